@@ -1,0 +1,163 @@
+"""The headless front door: the same config and the same engine as the app, no window.
+
+``workbench`` alone opens the desktop app; the subcommands run without a display.
+Every user error ends as one ``error: ...`` line and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Cross-Modal Distillation Workbench. Without a subcommand, opens the desktop app.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    app = commands.add_parser("app", help="open the desktop app (the default)")
+    app.add_argument("config", nargs="?", help="a config file to open")
+
+    sample = commands.add_parser("sample", help="write the built-in sample dataset")
+    sample.add_argument("dir", help="folder to create")
+    sample.add_argument("--classes", type=int, default=6, help="number of classes (default 6)")
+    sample.add_argument("--per-class", type=int, default=80, help="samples per class (default 80)")
+    sample.add_argument("--image-size", type=int, default=32, help="image side in pixels (default 32)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument("--audio", action="store_true", help="also write a short synthesized sound per sample")
+    sample.add_argument("--image-noise", type=float, default=None,
+                        help="share of images made hard by heavy noise or occlusion (0-1)")
+    sample.add_argument("--caption-noise", type=float, default=None,
+                        help="share of captions that are vague or misleading (0-1)")
+
+    check = commands.add_parser("check", help="check a dataset folder and report every problem")
+    check.add_argument("dir", help="dataset folder")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--config", help="a config file whose [data] settings to use")
+    check.add_argument("--seed", type=int, default=0, help="seed of the validation split (default 0)")
+
+    config = commands.add_parser("config", help="print a complete, commented default config for a dataset")
+    config.add_argument("--data", required=True, help="dataset folder")
+    config.add_argument("--teacher", help="comma-separated teacher fields (default: all, fused)")
+    config.add_argument("--student", help="comma-separated student fields (default: the image field)")
+    config.add_argument("--out", help="write to this file instead of printing")
+
+    train = commands.add_parser("train", help="train headless: teacher, then the student and its baseline")
+    train.add_argument("config", nargs="?", help="config file (TOML); not needed with --resume")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a config value (repeatable), e.g. --set loss.kd.temperature=2")
+    train.add_argument("--out", help="runs folder (overrides train.runs_dir)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or killed run")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    export = commands.add_parser("export", help="export a run's student (or teacher) to ONNX or TorchScript")
+    export.add_argument("run_dir", help="run folder")
+    export.add_argument("--format", choices=("onnx", "torchscript"), default="torchscript")
+    export.add_argument("--net", choices=("student", "teacher", "baseline"), default="student")
+    export.add_argument("--out", help="output file (default: inside the run folder, under export/)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command in (None, "app"):
+            return _open_app(getattr(args, "config", None))
+        handler = {"sample": _cmd_sample, "check": _cmd_check, "config": _cmd_config, "train": _cmd_train,
+                   "export": _cmd_export}[args.command]
+        return handler(args)
+    except WorkbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _open_app(config_path: str | None) -> int:
+    try:
+        from workbench.gui.app import run_app
+    except ImportError as error:
+        raise WorkbenchError(f"The desktop app cannot start: {error}. On Linux, Qt's xcb plugin needs "
+                             "libxcb-cursor0 (see the README); headless commands still work.") from None
+    return run_app(config_path)
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from workbench.data import write_sample_dataset
+
+    options = {}
+    if args.image_noise is not None:
+        options["image_noise"] = args.image_noise
+    if args.caption_noise is not None:
+        options["caption_noise"] = args.caption_noise
+    root = write_sample_dataset(Path(args.dir), classes=args.classes, per_class=args.per_class,
+                                image_size=args.image_size, seed=args.seed, audio=args.audio, **options)
+    print(f"Wrote the sample dataset ({args.classes} classes x {args.per_class} samples) to {root}")
+    print(f"Next: workbench check {root}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from workbench.config import DataConfig, load_config
+    from workbench.data import check_dataset
+
+    data_cfg = load_config(args.config).data if args.config else DataConfig()
+    data_cfg.root = args.dir
+    report = check_dataset(Path(args.dir), data_cfg, seed=args.seed)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(report.format_text())
+    return 0 if report.trainable else 1
+
+
+def _split_fields(text: str | None) -> list[str] | None:
+    return [name.strip() for name in text.split(",") if name.strip()] if text else None
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from workbench.atomic import atomic_write_text
+    from workbench.config import DataConfig, config_to_toml, default_config
+    from workbench.data import check_dataset
+
+    data_cfg = DataConfig(root=str(Path(args.data).resolve()))
+    report = check_dataset(Path(args.data), data_cfg, seed=0)
+    if not report.trainable:
+        raise WorkbenchError(f"{args.data} has nothing trainable; run `workbench check {args.data}` to see why.")
+    cfg = default_config(report, _split_fields(args.teacher), _split_fields(args.student))
+    text = config_to_toml(cfg)
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"Wrote {args.out}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from workbench.engine.cli_train import train_from_cli
+
+    return train_from_cli(config_path=args.config, overrides=args.overrides, runs_dir=args.out,
+                          resume=args.resume, quiet=args.quiet)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from workbench.engine.export import export_run
+
+    out = export_run(Path(args.run_dir), fmt=args.format, net=args.net, out=Path(args.out) if args.out else None)
+    print(f"Exported the {args.net} to {out} (with {out.with_suffix('.json').name} beside it)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,535 @@
+"""The experiment config: typed dataclasses that validate themselves and round-trip to TOML.
+
+The GUI edits an :class:`ExperimentConfig`, the CLI loads one from a file, the engine only
+reads it, and every run folder stores the exact config it ran with. Each field carries its
+help text, allowed choices and bounds in ``metadata`` so that the commented TOML, the
+validation messages and the GUI's tooltips all come from one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import tomli_w
+
+from workbench.atomic import atomic_write_text
+from workbench.errors import ConfigError
+
+FIELD_KINDS = ("image", "text", "audio", "array")
+
+
+def option(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
+           high: float | None = None, low_open: bool = False) -> Any:
+    """A dataclass field with its help text and constraints (``low_open``: value must exceed ``low``)."""
+    meta = {"help": help, "choices": choices, "low": low, "high": high, "low_open": low_open}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataConfig:
+    root: str = option("", "Dataset folder: a manifest (manifest.csv / manifest.jsonl) or class folders.")
+    val_fraction: float = option(0.2, "Share of each class held out for validation when the data gives no split.",
+                                 low=0.0, high=0.9, low_open=True)
+    field_types: dict = option({}, "Explicit kind per field, e.g. {depth = \"array\"}: image, text, audio or array.")
+    grayscale: list = option([], "Image fields kept single-channel instead of converted to RGB.")
+    image_size: int = option(32, "Images are resized to image_size x image_size pixels.", low=8, high=1024)
+    augment: bool = option(False, "Light training augmentation of images: flip, crop, colour jitter.")
+    cache_mb: int = option(1024, "Memory budget (MiB) for decoded images kept as uint8 between epochs.", low=0)
+    text_max_length: int = option(32, "Tokens per text field; longer texts are truncated (and counted).", low=1)
+    text_lowercase: bool = option(True, "Lower-case text before tokenizing.")
+    text_nfkc: bool = option(True, "Apply Unicode NFKC normalization before tokenizing.")
+    text_min_freq: int = option(1, "Tokens seen fewer times in the training split become <unk>.", low=1)
+    text_max_vocab: int = option(20000, "Largest vocabulary kept (most frequent tokens).", low=2)
+    audio_sample_rate: int = option(16000, "Audio is resampled to this rate (Hz).", low=1000)
+    audio_seconds: float = option(1.0, "Audio is cropped or padded to this duration (s).", low=0.05)
+    audio_n_mels: int = option(40, "Mel bands of the log-mel spectrogram.", low=4)
+    max_image_pixels: int = option(40_000_000, "Images with more pixels are refused (decompression bombs).", low=1)
+    max_text_bytes: int = option(1_048_576, "Text files larger than this are refused.", low=1)
+    num_workers: int = option(0, "DataLoader worker processes (0 = load in the training thread).", low=0)
+
+
+@dataclass
+class EncoderConfig:
+    """One field's encoder: a registered encoder ``type`` and its hyper-parameters."""
+
+    type: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class NetworkConfig:
+    fields: list = option([], "Dataset fields this network sees, e.g. [\"image\", \"text\"].")
+    encoders: dict = option({}, "Encoder per field: [<net>.encoders.<field>] with type and its parameters.")
+    fusion: str = option("concat", "How several fields' features are combined: concat (+ MLP) or gated (weighted sum).",
+                         choices=("concat", "gated"))
+    fusion_hidden: int = option(128, "Width of the fusion layer.", low=1)
+    embed_dim: int = option(128, "Size of the embedding that distillation terms compare.", low=1)
+    dropout: float = option(0.1, "Dropout before the classifier head.", low=0.0, high=0.95)
+
+
+@dataclass
+class TeacherConfig(NetworkConfig):
+    checkpoint: str = option("", "Reuse the teacher of an earlier run (run folder or checkpoint file); empty = train one.")
+
+
+@dataclass
+class CETerm:
+    weight: float = option(1.0, "Cross-entropy with the true labels.", low=0.0)
+    label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy targets.", low=0.0, high=0.99)
+
+
+@dataclass
+class KDTerm:
+    weight: float = option(1.0, "Hinton's soft-target loss: T^2 * KL(teacher/T || student/T).", low=0.0)
+    temperature: float = option(4.0, "Softmax temperature T.", low=0.0, low_open=True)
+
+
+@dataclass
+class DKDTerm:
+    weight: float = option(0.0, "Decoupled KD (Zhao et al. 2022): target and non-target class parts.", low=0.0)
+    alpha: float = option(1.0, "Weight of the target-class part (TCKD).", low=0.0)
+    beta: float = option(8.0, "Weight of the non-target-class part (NCKD).", low=0.0)
+    temperature: float = option(4.0, "Softmax temperature T.", low=0.0, low_open=True)
+
+
+@dataclass
+class FeatureTerm:
+    weight: float = option(0.0, "FitNets hint: a learned projector maps the student embedding to the teacher's.",
+                           low=0.0)
+    distance: str = option("cosine", "Distance between projected student and teacher embeddings.",
+                           choices=("mse", "cosine"))
+
+
+@dataclass
+class ContrastiveTerm:
+    weight: float = option(0.0, "Symmetric InfoNCE aligning student and teacher embeddings of the same sample.",
+                           low=0.0)
+    temperature: float = option(0.07, "Temperature of the similarity logits.", low=0.0, low_open=True)
+    dim: int = option(128, "Size of the shared projection space.", low=1)
+
+
+@dataclass
+class RelationTerm:
+    weight: float = option(0.0, "Relational KD: match pairwise distances and triplet angles of embeddings.", low=0.0)
+    distance_weight: float = option(25.0, "Weight of the RKD distance part.", low=0.0)
+    angle_weight: float = option(50.0, "Weight of the RKD angle part.", low=0.0)
+
+
+@dataclass
+class AdversarialTerm:
+    weight: float = option(0.0, "A discriminator tells teacher from student embeddings; the student learns to fool it.",
+                           low=0.0)
+    hidden: int = option(128, "Hidden width of the modality discriminator.", low=1)
+
+
+@dataclass
+class ReconstructionTerm:
+    weight: float = option(0.0, "A decoder rebuilds the target from the student embedding (MSE).", low=0.0)
+    target: str = option("teacher_embedding", "What the decoder reconstructs.",
+                         choices=("teacher_embedding", "input_image"))
+    field: str = option("image", "Student image field reconstructed when target = input_image.")
+
+
+@dataclass
+class LossConfig:
+    ce: CETerm = field(default_factory=CETerm)
+    kd: KDTerm = field(default_factory=KDTerm)
+    dkd: DKDTerm = field(default_factory=DKDTerm)
+    feature: FeatureTerm = field(default_factory=FeatureTerm)
+    contrastive: ContrastiveTerm = field(default_factory=ContrastiveTerm)
+    relation: RelationTerm = field(default_factory=RelationTerm)
+    adversarial: AdversarialTerm = field(default_factory=AdversarialTerm)
+    reconstruction: ReconstructionTerm = field(default_factory=ReconstructionTerm)
+
+    def terms(self) -> dict[str, Any]:
+        """Every objective term's config by name, in a stable order."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = option(10, "Epochs of the student stage (and of the teacher stage unless teacher_epochs is set).",
+                         low=1)
+    teacher_epochs: int = option(0, "Epochs of the teacher stage; 0 = same as epochs.", low=0)
+    batch_size: int = option(32, "Samples per batch.", low=1)
+    optimizer: str = option("adam", "Optimizer.", choices=("adam", "adamw", "sgd"))
+    lr: float = option(1e-3, "Peak learning rate.", low=0.0, low_open=True)
+    weight_decay: float = option(0.0, "Weight decay.", low=0.0)
+    momentum: float = option(0.9, "SGD momentum.", low=0.0, high=1.0)
+    schedule: str = option("constant", "Learning-rate schedule after warm-up.", choices=("constant", "step", "cosine"))
+    warmup_epochs: int = option(0, "Epochs of linear warm-up from 0 to lr.", low=0)
+    step_size: int = option(5, "Step schedule: epochs between decays.", low=1)
+    gamma: float = option(0.1, "Step schedule: decay factor.", low=0.0, high=1.0, low_open=True)
+    grad_clip: float = option(0.0, "Clip the gradient norm to this value; 0 = off.", low=0.0)
+    early_stopping_patience: int = option(0, "Stop a stage after this many epochs without improvement; 0 = off.",
+                                          low=0)
+    early_stopping_metric: str = option("val_accuracy", "Validation metric for early stopping and the best checkpoint.",
+                                        choices=("val_accuracy", "val_macro_f1", "val_loss"))
+    device: str = option("auto", "auto (CUDA, then MPS, then CPU), or a device string such as cpu, cuda:1, mps.")
+    precision: str = option("fp32", "Numeric precision: fp32, or bf16 / fp16 autocast.", choices=("fp32", "bf16", "fp16"))
+    baseline: bool = option(True, "Also train a baseline student with cross-entropy only, to measure distillation gain.")
+    seed: int = option(0, "Random seed: the same config, data and seed give the same metrics on CPU.", low=0)
+    runs_dir: str = option("runs", "Folder that receives one run folder per run.")
+    name: str = option("", "Run name, appended to the run folder's timestamp.")
+
+
+@dataclass
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: NetworkConfig = field(default_factory=NetworkConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> list[ConfigIssue]:
+        """Every problem with the config; empty when it can run."""
+        return validate(self)
+
+    def copy(self) -> ExperimentConfig:
+        return config_from_dict(config_to_dict(self))
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+SECTIONS = {"data": DataConfig, "teacher": TeacherConfig, "student": NetworkConfig, "loss": LossConfig,
+            "train": TrainConfig}
+
+
+# ----------------------------------------------------------------------------- dict <-> dataclass
+
+def config_to_dict(cfg: Any) -> Any:
+    """Plain nested dicts (TOML-able) of a config or any part of it."""
+    if isinstance(cfg, EncoderConfig):
+        return {"type": cfg.type, **cfg.params}
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, dict):
+        return {k: config_to_dict(v) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return [config_to_dict(v) for v in cfg]
+    return cfg
+
+
+def config_from_dict(data: dict) -> ExperimentConfig:
+    """Build a config from nested dicts; unknown keys and wrong types raise :class:`ConfigError`."""
+    return _build(ExperimentConfig, data, "")
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else f" Valid keys: {', '.join(known)}."
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{prefix}' must be a table of keys, not {type(data).__name__}.", prefix)
+    hints = get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in known:
+            where = f"section [{prefix}]" if prefix else "the config"
+            raise ConfigError(f"Unknown key '{_join(prefix, key)}' in {where}.{_suggest(key, known)}",
+                              _join(prefix, key))
+    values = {}
+    for name in known:
+        if name not in data:
+            continue
+        key = _join(prefix, name)
+        hint = hints[name]
+        if name == "encoders":
+            values[name] = _build_encoders(data[name], key)
+        elif dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, data[name], key)
+        else:
+            values[name] = _coerce(data[name], hint, key)
+    return cls(**values)
+
+
+def _build_encoders(data: Any, key: str) -> dict[str, EncoderConfig]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{key}' must be a table with one sub-table per field.", key)
+    encoders = {}
+    for field_name, table in data.items():
+        sub = f"{key}.{field_name}"
+        if not isinstance(table, dict) or not isinstance(table.get("type"), str):
+            raise ConfigError(f"'{sub}' needs a 'type' (an encoder name) and its parameters.", f"{sub}.type")
+        params = {k: v for k, v in table.items() if k != "type"}
+        encoders[field_name] = EncoderConfig(type=table["type"], params=params)
+    return encoders
+
+
+def _type_name(hint: Any) -> str:
+    origin = get_origin(hint) or hint
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(origin, str(hint))
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = get_origin(hint) or hint
+    if origin is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if origin is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    ok = isinstance(value, origin) and not (origin in (int, float) and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"'{key}' must be {_type_name(hint)}, got {value!r}.", key)
+    if origin is list and get_args(hint):
+        return [_coerce(v, get_args(hint)[0], key) for v in value]
+    return value
+
+
+# ----------------------------------------------------------------------------- validation
+
+def validate(cfg: ExperimentConfig) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    for section in SECTIONS:
+        _validate_fields(getattr(cfg, section), section, issues)
+    for net_name in ("teacher", "student"):
+        _validate_network(getattr(cfg, net_name), net_name, issues)
+    if not cfg.data.root:
+        issues.append(ConfigIssue("data.root", "Choose a dataset folder."))
+    elif not Path(cfg.data.root).expanduser().is_dir():
+        issues.append(ConfigIssue("data.root", f"Folder not found: {cfg.data.root}"))
+    for name, kind in cfg.data.field_types.items():
+        if kind not in FIELD_KINDS:
+            issues.append(ConfigIssue(f"data.field_types.{name}", f"'{kind}' is not one of {', '.join(FIELD_KINDS)}."))
+    if not any(term.weight > 0 for term in cfg.loss.terms().values()):
+        issues.append(ConfigIssue("loss", "Every loss term has weight 0: switch at least one on."))
+    if cfg.teacher.checkpoint and not Path(cfg.teacher.checkpoint).expanduser().exists():
+        issues.append(ConfigIssue("teacher.checkpoint", f"Not found: {cfg.teacher.checkpoint}"))
+    if cfg.train.device != "auto" and not _looks_like_device(cfg.train.device):
+        issues.append(ConfigIssue("train.device", f"'{cfg.train.device}' is not a device: use auto, cpu, cuda, "
+                                                  "cuda:N or mps."))
+    return issues
+
+
+def _looks_like_device(text: str) -> bool:
+    kind, _, index = text.partition(":")
+    return kind in ("cpu", "cuda", "mps", "xpu") and (not index or index.isdigit())
+
+
+def _validate_fields(obj: Any, prefix: str, issues: list[ConfigIssue]) -> None:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = _join(prefix, f.name)
+        if dataclasses.is_dataclass(value):
+            _validate_fields(value, key, issues)
+            continue
+        meta = f.metadata
+        if meta.get("choices") and value not in meta["choices"]:
+            issues.append(ConfigIssue(key, f"'{value}' is not one of: {', '.join(meta['choices'])}."))
+        low, high = meta.get("low"), meta.get("high")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if low is not None and (value <= low if meta.get("low_open") else value < low):
+                issues.append(ConfigIssue(key, f"must be {'greater than' if meta.get('low_open') else 'at least'} "
+                                               f"{low:g}, got {value:g}."))
+            if high is not None and value > high:
+                issues.append(ConfigIssue(key, f"must be at most {high:g}, got {value:g}."))
+
+
+def _validate_network(net: NetworkConfig, prefix: str, issues: list[ConfigIssue]) -> None:
+    from workbench.engine.registry import ENCODERS, encoder_params  # the registry is filled by engine.models
+    import workbench.engine.models  # noqa: F401  (registers the encoders)
+
+    if not net.fields:
+        issues.append(ConfigIssue(f"{prefix}.fields", f"The {prefix} needs at least one field."))
+    if len(set(net.fields)) != len(net.fields):
+        issues.append(ConfigIssue(f"{prefix}.fields", "A field is listed twice."))
+    for field_name, encoder in net.encoders.items():
+        key = f"{prefix}.encoders.{field_name}"
+        if encoder.type not in ENCODERS:
+            issues.append(ConfigIssue(f"{key}.type", f"Unknown encoder '{encoder.type}'."
+                                                      f"{_suggest(encoder.type, sorted(ENCODERS))}"))
+            continue
+        known = encoder_params(encoder.type)
+        for param, value in encoder.params.items():
+            if param not in known:
+                issues.append(ConfigIssue(f"{key}.{param}", f"'{encoder.type}' has no parameter '{param}'."
+                                                             f"{_suggest(param, sorted(known))}"))
+            elif known[param] is not None and not _same_kind(value, known[param]):
+                issues.append(ConfigIssue(f"{key}.{param}", f"must be like {known[param]!r}, got {value!r}."))
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and (isinstance(default, float) or isinstance(value, int))
+    return isinstance(value, type(default))
+
+
+def check(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Raise one :class:`ConfigError` naming the first problem, or return the config."""
+    issues = cfg.validate()
+    if issues:
+        first = issues[0]
+        more = f" (and {len(issues) - 1} more problem{'s' * (len(issues) > 2)})" if len(issues) > 1 else ""
+        raise ConfigError(f"{first.key}: {first.message}{more}", first.key)
+    return cfg
+
+
+# ----------------------------------------------------------------------------- overrides
+
+def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | tuple[str, ...]) -> ExperimentConfig:
+    """Apply ``section.key=value`` strings (values in TOML syntax; bare words are strings)."""
+    data = config_to_dict(cfg)
+    for item in overrides:
+        path, sep, raw = item.partition("=")
+        path = path.strip()
+        if not sep or not path:
+            raise ConfigError(f"--set expects section.key=value, got '{item}'.", path)
+        value = _parse_value(raw.strip())
+        node = data
+        parts = path.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            if not isinstance(node, dict) or part not in node:
+                if isinstance(node, dict) and depth >= 2 and parts[depth - 1] == "encoders":
+                    node = node.setdefault(part, {})
+                    continue
+                known = sorted(node) if isinstance(node, dict) else []
+                raise ConfigError(f"Unknown key '{'.'.join(parts[:depth + 1])}'.{_suggest(part, known)}",
+                                  ".".join(parts[:depth + 1]))
+            node = node[part]
+        if not isinstance(node, dict):
+            raise ConfigError(f"'{'.'.join(parts[:-1])}' is a value, not a section.", path)
+        node[parts[-1]] = value
+    return config_from_dict(data)
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+# ----------------------------------------------------------------------------- TOML files
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"Config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"Cannot read config file {path}: {error}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    cfg = config_from_dict(data)
+    if cfg.data.root and not Path(cfg.data.root).expanduser().is_absolute():
+        # A relative dataset path means "relative to the config file", as a user reading the file expects.
+        cfg.data.root = str((path.parent / cfg.data.root).resolve())
+    return apply_overrides(cfg, overrides) if overrides else cfg
+
+
+def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
+    atomic_write_text(path, config_to_toml(cfg))
+
+
+def config_to_toml(cfg: ExperimentConfig, comments: bool = True) -> str:
+    """The config as TOML; with ``comments``, each key is preceded by its help text."""
+    lines: list[str] = []
+    for section, value in ((f.name, getattr(cfg, f.name)) for f in dataclasses.fields(cfg)):
+        _emit_table(value, section, lines, comments)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _emit_table(obj: Any, name: str, lines: list[str], comments: bool) -> None:
+    lines.append(f"[{name}]")
+    nested: list[tuple[str, Any]] = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            nested.append((f"{name}.{f.name}", value))
+            continue
+        if f.name == "encoders":
+            nested.extend((f"{name}.encoders.{field_name}", enc) for field_name, enc in value.items())
+            continue
+        if comments and f.metadata.get("help"):
+            help_text = f.metadata["help"]
+            if f.metadata.get("choices"):
+                help_text += f" One of: {', '.join(f.metadata['choices'])}."
+            lines.append(f"# {help_text}")
+        lines.append(f"{f.name} = {_toml_value(value)}")
+    lines.append("")
+    for sub_name, sub in nested:
+        if isinstance(sub, EncoderConfig):
+            lines.append(f"[{sub_name}]")
+            if comments:
+                lines.append("# Encoder type and its hyper-parameters (see `workbench config --help`).")
+            lines.append(tomli_w.dumps({"type": sub.type, **sub.params}).strip())
+            lines.append("")
+        else:
+            _emit_table(sub, sub_name, lines, comments)
+
+
+def _toml_value(value: Any) -> str:
+    """One value in TOML syntax; tables are written inline so that they stay under their key."""
+    if isinstance(value, dict):
+        items = (f"{tomli_w.dumps({key: 0}).rsplit('=', 1)[0].strip()} = {_toml_value(item)}"
+                 for key, item in value.items())
+        return "{" + ", ".join(items) + "}"
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+
+
+# ----------------------------------------------------------------------------- defaults for a dataset
+
+def default_encoders(fields: list[str], kinds: dict[str, str], shapes: dict[str, Any] | None = None
+                     ) -> dict[str, EncoderConfig]:
+    """Default encoder (with every parameter spelled out) for each field, from the registry."""
+    from workbench.engine.registry import default_encoder, encoder_params
+    import workbench.engine.models  # noqa: F401  (registers the encoders)
+
+    encoders = {}
+    for name in fields:
+        kind = kinds[name]
+        shape = (shapes or {}).get(name)
+        encoder_type = default_encoder(kind, shape) if kind == "array" else default_encoder(kind)
+        encoders[name] = EncoderConfig(type=encoder_type, params=dict(encoder_params(encoder_type)))
+    return encoders
+
+
+def default_config(report: Any = None, teacher_fields: list[str] | None = None,
+                   student_fields: list[str] | None = None) -> ExperimentConfig:
+    """A complete config for a checked dataset: teacher on all fields fused, student on the image field."""
+    cfg = ExperimentConfig()
+    if report is None:
+        return cfg
+    index = report.index
+    cfg.data.root = str(index.root)
+    kinds = {name: info.kind for name, info in index.fields.items()}
+    shapes = {name: getattr(info, "shape", None) for name, info in index.fields.items()}
+    available = list(index.fields)
+    teacher = teacher_fields or available
+    image_fields = [name for name in available if kinds[name] == "image"]
+    student = student_fields or (image_fields[:1] or available[:1])
+    for key, chosen in (("teacher.fields", teacher), ("student.fields", student)):
+        unknown = [name for name in chosen if name not in kinds]
+        if unknown:
+            raise ConfigError(f"Unknown field '{unknown[0]}' for {key}. The dataset has: {', '.join(available)}.",
+                              key)
+    cfg.teacher.fields = list(teacher)
+    cfg.teacher.encoders = default_encoders(cfg.teacher.fields, kinds, shapes)
+    cfg.student.fields = list(student)
+    cfg.student.encoders = default_encoders(cfg.student.fields, kinds, shapes)
+    return cfg
