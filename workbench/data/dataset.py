@@ -1,0 +1,143 @@
+"""Loading for training: ``prepare_data``, ``PairedDataset``, ``collate_batch``, ``make_loader``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from workbench.data.check import DatasetReport, check_dataset
+from workbench.data.index import DatasetIndex, FieldInfo
+from workbench.data.preprocessing import Preprocessing
+from workbench.data.text import PAD_ID
+from workbench.errors import WorkbenchError
+
+
+class PairedDataset(Dataset):
+    """``dataset[i]`` -> ``{field: tensor, ..., "label": int, "index": int}`` (``index`` into ``index.samples``)."""
+
+    def __init__(
+        self,
+        index: DatasetIndex,
+        sample_indices: list[int],
+        preprocessing: Preprocessing,
+        class_names: list[str],
+        augment: bool = False,
+    ):
+        self.sample_indices = list(sample_indices)
+        self.preprocessing = preprocessing
+        self.augment = augment
+        self.class_names = list(class_names)
+        class_ids = {name: i for i, name in enumerate(class_names)}
+        # Only what __getitem__ needs, so that DataLoader workers receive little.
+        self._items = [
+            (
+                class_ids[index.samples[i].label],
+                {
+                    name: index.text(index.samples[i], name) if info.kind == "text" else index.samples[i].values[name]
+                    for name, info in index.fields.items()
+                },
+            )
+            for i in self.sample_indices
+        ]
+
+    def __len__(self) -> int:
+        return len(self.sample_indices)
+
+    def __getitem__(self, position: int) -> dict[str, Any]:
+        label, raw_values = self._items[position]
+        item: dict[str, Any] = {
+            name: self.preprocessing.encode(name, raw, augment=self.augment) for name, raw in raw_values.items()
+        }
+        item["label"] = label
+        item["index"] = self.sample_indices[position]
+        return item
+
+
+def collate_batch(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Stack each field; 1-D int64 fields (text ids) are right-padded with 0 to the batch's longest."""
+    batch: dict[str, torch.Tensor] = {}
+    for name, first in items[0].items():
+        if not isinstance(first, torch.Tensor):
+            batch[name] = torch.tensor([item[name] for item in items], dtype=torch.int64)
+        elif first.dtype == torch.int64 and first.dim() == 1:
+            batch[name] = torch.nn.utils.rnn.pad_sequence([item[name] for item in items], batch_first=True, padding_value=PAD_ID)
+        else:
+            batch[name] = torch.stack([item[name] for item in items])
+    return batch
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0) -> DataLoader:
+    """A DataLoader whose shuffling order depends only on ``seed``.
+
+    Workers are persistent so that each keeps its image cache from one epoch to the next.
+    """
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=collate_batch,
+        generator=generator,
+        persistent_workers=num_workers > 0,
+    )
+
+
+@dataclass
+class PreparedData:
+    train: PairedDataset
+    val: PairedDataset
+    test: PairedDataset | None
+    class_names: list[str]
+    fields: dict[str, FieldInfo]
+    preprocessing: Preprocessing
+    report: DatasetReport
+    fingerprint: str
+
+
+def prepare_data(data_cfg: Any, seed: int, report: DatasetReport | None = None) -> PreparedData:
+    """Check the dataset (unless ``report`` is given), fit preprocessing on train, build the datasets."""
+    if report is None:
+        report = check_dataset(data_cfg.root, data_cfg, seed)
+    if not report.trainable:
+        raise WorkbenchError(f"dataset {report.index.root} cannot be trained on: {report.advice} (run `workbench check` for details)")
+    index = report.index
+    preprocessing = Preprocessing.fit(index, report.splits["train"], data_cfg, seed)
+    class_names = list(index.class_names)
+
+    def build(split: str, augment: bool = False) -> PairedDataset:
+        return PairedDataset(index, report.splits[split], preprocessing, class_names, augment)
+
+    return PreparedData(
+        train=build("train", augment=data_cfg.augment),
+        val=build("val"),
+        test=build("test") if report.splits["test"] else None,
+        class_names=class_names,
+        fields=dict(index.fields),
+        preprocessing=preprocessing,
+        report=report,
+        fingerprint=dataset_fingerprint(report),
+    )
+
+
+def dataset_fingerprint(report: DatasetReport) -> str:
+    """sha256 over each used sample's label, split and values (relative path, size, mtime for files)."""
+    index = report.index
+    digest = hashlib.sha256()
+    for split, indices in report.splits.items():
+        for i in indices:
+            sample = index.samples[i]
+            digest.update(f"{split}\0{sample.id}\0{sample.label}\0".encode())
+            for name, value in sample.values.items():
+                if index.fields[name].source == "file":
+                    info = os.stat(value)
+                    digest.update(f"{name}\0{index.relative(value)}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+                else:
+                    digest.update(f"{name}\0{value}\0".encode())
+    return digest.hexdigest()
