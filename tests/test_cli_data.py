@@ -1,0 +1,75 @@
+"""The data subcommands as a user runs them: sample, check, config."""
+
+import json
+import tomllib
+
+import pytest
+
+from workbench.cli import main
+from workbench.config import config_from_dict
+
+
+@pytest.fixture(scope="module")
+def sample_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli") / "shapes"
+    assert main(["sample", str(root), "--classes", "3", "--per-class", "10", "--image-size", "16"]) == 0
+    return root
+
+
+def test_sample_then_check_reports_a_trainable_dataset(sample_dir, capsys):
+    capsys.readouterr()
+    assert main(["check", str(sample_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "class folders" in out
+    assert "Trainable: yes" in out
+
+
+def test_check_json_is_machine_readable(sample_dir, capsys):
+    capsys.readouterr()
+    assert main(["check", str(sample_dir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["trainable"] is True
+    assert report["layout"] == "class_folders"
+    assert set(report["fields"]) == {"image", "text"}
+
+
+def test_check_names_the_bad_file_and_keeps_going(sample_dir, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for class_dir in (path for path in sample_dir.iterdir() if path.is_dir()):
+        (bad / class_dir.name).mkdir()
+        for item in sorted(class_dir.iterdir())[:8]:
+            (bad / class_dir.name / item.name).write_bytes(item.read_bytes())
+    broken = sorted((bad / "circle").glob("*.png"))[0]
+    broken.write_bytes(broken.read_bytes()[:40])  # a truncated PNG
+    capsys.readouterr()
+    assert main(["check", str(bad)]) == 0
+    out = capsys.readouterr().out
+    assert f"circle/{broken.name}" in out
+    assert "Trainable: yes" in out
+
+
+def test_check_exits_nonzero_with_advice_when_nothing_is_trainable(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["check", str(empty)]) == 1
+    out = capsys.readouterr().out
+    assert "Trainable: no" in out
+    assert "Traceback" not in out
+
+
+def test_config_prints_a_complete_loadable_config(sample_dir, capsys):
+    capsys.readouterr()
+    assert main(["config", "--data", str(sample_dir)]) == 0
+    cfg = config_from_dict(tomllib.loads(capsys.readouterr().out))
+    assert cfg.teacher.fields == ["image", "text"]
+    assert cfg.student.fields == ["image"]
+    assert cfg.teacher.encoders["text"].params, "every encoder parameter is spelled out"
+    assert cfg.validate() == []
+
+
+def test_config_with_an_unknown_field_is_one_clear_error(sample_dir, capsys):
+    assert main(["config", "--data", str(sample_dir), "--student", "depth"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Unknown field 'depth'")
+    assert "image, text" in err
