@@ -1,0 +1,70 @@
+"""Checkpoint files: written atomically, read with ``weights_only=True`` so that loading never runs code.
+
+A checkpoint is a dict of tensors and plain data. Every file has ``format``, ``net``
+(teacher / student / baseline), ``which`` (last / best), ``model`` (the network's state
+dict), ``epoch`` and ``metrics``. ``<stage>-last.pt`` of the stage being trained also has
+``training``: everything a resume needs (optimizers, schedulers, scaler, objective, RNG
+state, progress in the stage, early-stopping state, metrics.jsonl offset).
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.atomic import atomic_torch_save
+from workbench.errors import WorkbenchError
+
+CHECKPOINT_FORMAT = 1
+
+
+def checkpoint_file(run_dir: str | Path, net: str, which: str) -> Path:
+    return Path(run_dir) / "checkpoints" / f"{net}-{which}.pt"
+
+
+def save_checkpoint(path: str | Path, content: dict[str, Any]) -> None:
+    """Write ``content`` (tensors and plain data only) atomically."""
+    atomic_torch_save(path, {"format": CHECKPOINT_FORMAT, **content})
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint on the CPU; anything that is not plain tensors and data is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise WorkbenchError(f"Checkpoint not found: {path}")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise WorkbenchError(
+            f"Refused to load {path}: it holds Python objects other than tensors and plain data, and loading "
+            f"them could run code. Only checkpoints written by the workbench can be loaded. ({_first_line(error)})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise WorkbenchError(f"Cannot read checkpoint {path}: the file is damaged or not a checkpoint "
+                             f"({_first_line(error)}).") from None
+    if not isinstance(content, dict) or content.get("format") != CHECKPOINT_FORMAT or "model" not in content:
+        raise WorkbenchError(f"{path} is not a workbench checkpoint (format {CHECKPOINT_FORMAT}).")
+    return content
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def rng_state() -> dict[str, Any]:
+    """The global torch RNG state (CPU, and every CUDA device when there is one)."""
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,165 @@
+"""``workbench train``: headless training with a progress bar and a closing summary table.
+
+The first Ctrl-C asks the trainer to stop after the current batch (the run stays
+resumable); a second one interrupts at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from workbench.engine.hooks import Callback
+from workbench.errors import WorkbenchError
+
+EXIT_STOPPED = 130  # what a shell reports for a run ended by Ctrl-C
+_POSTFIX_SECONDS = 0.25  # the bar's text is rebuilt at most this often, not per batch
+
+
+class ProgressPrinter(Callback):
+    """A tqdm bar per stage (stage, epoch, loss, samples/s, ETA) on a terminal; one line per epoch otherwise."""
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.use_bar = not quiet and self.stream.isatty()
+        self._bar: tqdm | None = None
+        self._epochs = 0
+        self._rate = 0.0
+        self._last_postfix = 0.0
+
+    def _print(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def on_fit_start(self, payload: dict[str, Any]) -> None:
+        params = ", ".join(f"{net} {count:,}" for net, count in payload["params"].items() if count)
+        verb = "Resuming" if payload["resumed"] else "Training"
+        self._print(f"{verb} in {payload['run_dir']}\n  device {payload['device_name']}; parameters: {params}")
+
+    def on_stage_start(self, payload: dict[str, Any]) -> None:
+        self._epochs = payload["epochs"]
+        steps = payload["steps_per_epoch"]
+        if self.use_bar:
+            self._bar = tqdm(total=self._epochs * steps, initial=payload["start_epoch"] * steps,
+                             desc=payload["stage"], unit="batch", file=self.stream, dynamic_ncols=True, leave=False)
+
+    def on_train_batch_end(self, payload: dict[str, Any]) -> None:
+        if payload["seconds"] > 0:
+            rate = payload["samples"] / payload["seconds"]
+            self._rate = rate if self._rate == 0 else 0.9 * self._rate + 0.1 * rate
+        if self._bar is None:
+            return
+        self._bar.update(1)
+        now = time.monotonic()
+        if now - self._last_postfix >= _POSTFIX_SECONDS:
+            self._last_postfix = now
+            self._bar.set_postfix_str(f"epoch {payload['epoch']}/{self._epochs} loss {payload['losses']['total']:.4f} "
+                                      f"{self._rate:,.0f} samples/s", refresh=False)
+
+    def on_validation_end(self, payload: dict[str, Any]) -> None:
+        parts = [f"{net} {values['val_accuracy']:.3f}" for net, values in payload["metrics"].items()]
+        gain = payload.get("distillation_gain")
+        self._print(f"{payload['stage']} epoch {payload['epoch']}/{self._epochs}: val accuracy " + ", ".join(parts)
+                    + (f"; distillation gain {gain:+.3f}" if gain is not None else "")
+                    + (f"; {self._rate:,.0f} samples/s" if self._rate else ""))
+
+    def on_stage_end(self, payload: dict[str, Any]) -> None:
+        self.close()
+        best = payload["best"]
+        if best["epoch"] is not None:
+            how = "stopped" if payload["stopped"] else ("stopped early" if payload.get("early_stopped") else "done")
+            self._print(f"{payload['stage']} stage {how}: best {best['metric']} {best['value']:.4f} at epoch "
+                        f"{best['epoch']}")
+
+    def on_exception(self, payload: dict[str, Any]) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """The closing table: validation accuracy and macro-F1 of each network, the gain, the run folder."""
+    rows = [("", "val accuracy", "macro-F1", "best accuracy (epoch)")]
+    for net in ("teacher", "student", "baseline"):
+        values = summary.get(net)
+        if not values:
+            continue
+        epoch = values.get("best_epoch")
+        best = f"{values.get('best_val_accuracy', float('nan')):.3f}" + (f" ({epoch})" if epoch else "")
+        rows.append((net, f"{values['val_accuracy']:.3f}", f"{values['val_macro_f1']:.3f}", best))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    gain = summary.get("distillation_gain")
+    if gain is not None:
+        lines.append(f"distillation gain: {gain:+.3f} (student minus baseline val accuracy)")
+    lines.append(f"status: {summary['status']}; run folder: {summary['run_dir']}")
+    return "\n".join(lines)
+
+
+class _StopOnInterrupt:
+    """While active, the first SIGINT requests a cooperative stop; the next one raises KeyboardInterrupt."""
+
+    def __init__(self, trainer: Any, stream: TextIO):
+        self.trainer = trainer
+        self.stream = stream
+        self.interrupted = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopOnInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+        self.trainer.request_stop()
+        print("\nStopping after the current batch (Ctrl-C again to abort at once)...", file=self.stream, flush=True)
+
+
+def train_from_cli(config_path: str | None, overrides: list[str], runs_dir: str | None, resume: str | None,
+                   quiet: bool) -> int:
+    """Train (or resume) from the command line; returns the exit status (0 finished, 130 stopped)."""
+    from workbench.config import load_config
+    from workbench.engine.trainer import Trainer
+
+    progress = ProgressPrinter(sys.stderr, quiet)
+    if resume:
+        if config_path or overrides or runs_dir:
+            raise WorkbenchError("--resume continues a run with its own config and folder; "
+                                 "drop CONFIG, --set and --out.")
+        trainer = Trainer.resume(Path(resume), callbacks=[progress])
+    else:
+        if not config_path:
+            raise WorkbenchError("Give a config file (make one with `workbench config --data DIR > exp.toml`) "
+                                 "or --resume RUN_DIR.")
+        trainer = Trainer(load_config(config_path, overrides), callbacks=[progress], runs_dir=runs_dir)
+    try:
+        with _StopOnInterrupt(trainer, sys.stderr):
+            summary = trainer.fit()
+    finally:
+        progress.close()
+    print(summary_table(summary))
+    if summary["status"] == "stopped":
+        print(f"Stopped. Continue with: workbench train --resume {trainer.run_dir}", file=sys.stderr)
+        return EXIT_STOPPED
+    return 0

@@ -1,0 +1,289 @@
+"""Run folders: the writer callback the trainer logs through, and the reader the GUI and CLI use.
+
+Layout (docs/architecture.md, "Run folder")::
+
+    RUNS_DIR/<YYYYmmdd-HHMMSS>-<name>/
+        config.toml  metrics.jsonl  summary.json  preprocessing.json  samples.json
+        predictions/<stage>-epoch<NNN>.npz  checkpoints/<net>-<last|best>.pt  error.txt
+
+``metrics.jsonl`` is appended one event per line and flushed per line (never fsynced:
+that would cost more than a small batch), so a reader sees a live run's progress; every
+other file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.atomic import atomic_open, atomic_write_json, atomic_write_text
+from workbench.config import ExperimentConfig, config_from_dict
+from workbench.engine.checkpoint import checkpoint_file, load_checkpoint
+from workbench.engine.hooks import Callback
+from workbench.errors import WorkbenchError
+
+# A run whose summary says "running" counts as live while metrics.jsonl changed this recently;
+# otherwise its process is gone (killed, crashed, machine off) and it shows as "stopped".
+LIVE_SECONDS = 300.0
+
+_EVENT_OF_HOOK = {
+    "on_fit_start": "fit_start",
+    "on_stage_start": "stage_start",
+    "on_train_batch_end": "train_batch",
+    "on_validation_end": "validation",
+    "on_stage_end": "stage_end",
+    "on_fit_end": "fit_end",
+    "on_exception": "exception",
+}
+
+
+def create_run_dir(runs_dir: str | Path, name: str) -> Path:
+    """A new, empty run folder ``<timestamp>-<name>``; a clash within the same second gets a suffix."""
+    runs_dir = Path(runs_dir).expanduser()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
+    stem = f"{datetime.now():%Y%m%d-%H%M%S}-{safe}"
+    for attempt in range(1, 1000):
+        candidate = runs_dir / (stem if attempt == 1 else f"{stem}-{attempt}")
+        try:
+            candidate.mkdir()  # fails if it exists: two runs never share a folder
+        except FileExistsError:
+            continue
+        return candidate.resolve()
+    raise WorkbenchError(f"Cannot create a run folder in {runs_dir}: too many runs named {stem}.")
+
+
+def prediction_file(run_dir: Path, stage: str, epoch: int) -> Path:
+    return run_dir / "predictions" / f"{stage}-epoch{epoch:03d}.npz"
+
+
+class RunWriter(Callback):
+    """Writes a run's metrics.jsonl, summary.json, predictions and error.txt from the hook payloads.
+
+    The trainer adds ``summary`` (the current summary.json content) to the payloads of
+    ``on_fit_start``, ``on_stage_end``, ``on_exception`` and ``on_fit_end``; summary.json
+    is rewritten at those moments only. ``events_offset`` (resume) truncates metrics.jsonl
+    to where the resumed checkpoint was taken, so events after it are not logged twice.
+    """
+
+    def __init__(self, run_dir: Path, events_offset: int | None = None):
+        self.run_dir = Path(run_dir)
+        path = self.run_dir / "metrics.jsonl"
+        if events_offset is not None and path.exists():
+            with open(path, "r+b") as handle:
+                handle.truncate(events_offset)
+        self._events = open(path, "ab")
+
+    def events_offset(self) -> int:
+        """Bytes of metrics.jsonl written so far (everything is flushed per line)."""
+        return self._events.tell()
+
+    def close(self) -> None:
+        self._events.close()
+
+    def _log(self, event: str, payload: dict[str, Any]) -> None:
+        record = {"event": event}
+        record.update((key, value) for key, value in payload.items() if key != "predictions"
+                      and (key != "summary" or event == "fit_end"))
+        self._events.write(json.dumps(record, ensure_ascii=False, default=_plain).encode() + b"\n")
+        self._events.flush()
+
+    def _write_summary(self, payload: dict[str, Any]) -> None:
+        atomic_write_json(self.run_dir / "summary.json", payload["summary"])
+
+    def on_fit_start(self, payload: dict[str, Any]) -> None:
+        self._log("fit_start", payload)
+        self._write_summary(payload)
+
+    def on_stage_start(self, payload: dict[str, Any]) -> None:
+        self._log("stage_start", payload)
+
+    def on_train_batch_end(self, payload: dict[str, Any]) -> None:
+        self._log("train_batch", payload)
+
+    def on_validation_end(self, payload: dict[str, Any]) -> None:
+        with atomic_open(prediction_file(self.run_dir, payload["stage"], payload["epoch"]), "wb") as handle:
+            np.savez(handle, **payload["predictions"])
+        self._log("validation", payload)
+
+    def on_stage_end(self, payload: dict[str, Any]) -> None:
+        self._log("stage_end", payload)
+        self._write_summary(payload)
+
+    def on_fit_end(self, payload: dict[str, Any]) -> None:
+        self._log("fit_end", payload)
+        self._write_summary(payload)
+
+    def on_exception(self, payload: dict[str, Any]) -> None:
+        self._log("exception", payload)
+        atomic_write_text(self.run_dir / "error.txt", payload["traceback"])
+        self._write_summary(payload)
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the numpy scalars and paths a callback-free payload might still hold."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+class RunRecord:
+    """Read access to one run folder; every file is read when first asked for."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._config: ExperimentConfig | None = None
+        self._summary: dict[str, Any] | None = None
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunRecord:
+        path = Path(path).expanduser()
+        if not path.is_dir():
+            raise WorkbenchError(f"Run folder not found: {path}")
+        if not ((path / "config.toml").is_file() or (path / "summary.json").is_file()):
+            raise WorkbenchError(f"{path} is not a run folder (it has no config.toml or summary.json).")
+        return cls(path.resolve())
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config(self) -> ExperimentConfig:
+        """The exact config the run used."""
+        if self._config is None:
+            file = self.path / "config.toml"
+            try:
+                self._config = config_from_dict(tomllib.loads(file.read_text(encoding="utf-8")))
+            except FileNotFoundError:
+                raise WorkbenchError(f"{self.path} has no config.toml.") from None
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+                raise WorkbenchError(f"Cannot read {file}: {error}") from None
+        return self._config
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """summary.json (empty when the run never got that far)."""
+        if self._summary is None:
+            try:
+                self._summary = json.loads((self.path / "summary.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self._summary = {}
+        return self._summary
+
+    @property
+    def status(self) -> str:
+        """finished / stopped / failed, or running while a live process still writes metrics.jsonl.
+
+        A run killed without a chance to say so keeps ``running`` in its summary; it reads as
+        ``running`` only while metrics.jsonl changed in the last ``LIVE_SECONDS``.
+        """
+        status = self.summary.get("status", "unknown")
+        if status == "running":
+            try:
+                age = time.time() - (self.path / "metrics.jsonl").stat().st_mtime
+            except OSError:
+                return "stopped"
+            return "running" if age < LIVE_SECONDS else "stopped"
+        return status
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every logged event in order; a live run's half-written last line is left out."""
+        try:
+            data = (self.path / "metrics.jsonl").read_bytes()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n")  # anything after the last newline is a line still being written
+        if end < 0:
+            return []
+        lines = data[:end].split(b"\n")
+        try:
+            # One parse of the whole file as a JSON array is several times faster than one per line.
+            return json.loads(b"[" + b",".join(line for line in lines if line.strip()) + b"]")
+        except ValueError:
+            return [event for event in map(_parse_line, lines) if event is not None]
+
+    def prediction_epochs(self, stage: str) -> list[int]:
+        """Epochs of ``stage`` (teacher / student) that have validation predictions, ascending."""
+        pattern = re.compile(rf"^{re.escape(stage)}-epoch(\d+)\.npz$")
+        folder = self.path / "predictions"
+        if not folder.is_dir():
+            return []
+        return sorted(int(m.group(1)) for m in map(pattern.match, (p.name for p in folder.iterdir())) if m)
+
+    def predictions(self, stage: str, epoch: int) -> dict[str, np.ndarray]:
+        """The validation arrays of one epoch: index, label, <net>_probs, <net>_embedding."""
+        file = prediction_file(self.path, stage, epoch)
+        try:
+            with np.load(file, allow_pickle=False) as arrays:
+                return {key: arrays[key] for key in arrays.files}
+        except FileNotFoundError:
+            raise WorkbenchError(f"{self.path.name} has no {stage} predictions for epoch {epoch}.") from None
+        except (OSError, ValueError) as error:
+            raise WorkbenchError(f"Cannot read {file}: {error}") from None
+
+    def samples(self) -> list[dict[str, Any]]:
+        """Validation samples in prediction order: [{index, id, label, values}]."""
+        try:
+            return json.loads((self.path / "samples.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as error:
+            raise WorkbenchError(f"Cannot read {self.path / 'samples.json'}: {error}") from None
+
+    def checkpoint_path(self, net: str, which: str = "best") -> Path:
+        return checkpoint_file(self.path, net, which)
+
+
+def _parse_line(line: bytes) -> dict[str, Any] | None:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def list_runs(runs_dir: str | Path) -> list[RunRecord]:
+    """The run folders directly inside ``runs_dir``, oldest first (folder names start with the time)."""
+    runs_dir = Path(runs_dir).expanduser()
+    if not runs_dir.is_dir():
+        return []
+    runs = []
+    for path in sorted(runs_dir.iterdir()):
+        if path.is_dir() and ((path / "config.toml").is_file() or (path / "summary.json").is_file()):
+            runs.append(RunRecord(path.resolve()))
+    return runs
+
+
+def load_network(run_dir: str | Path, net: str = "student", which: str = "best"):
+    """Rebuild a trained network from a run folder: ``(network, preprocessing, class_names, config)``.
+
+    ``net`` is teacher, student or baseline (the baseline has the student's architecture);
+    ``which`` is best or last. The network is on the CPU, in eval mode.
+    """
+    from workbench.data.preprocessing import Preprocessing
+    from workbench.engine.models import build_network
+
+    record = RunRecord.open(run_dir)
+    if net not in ("teacher", "student", "baseline"):
+        raise WorkbenchError(f"Unknown network '{net}': use teacher, student or baseline.")
+    config = record.config
+    class_names = list(record.summary.get("class_names") or [])
+    if not class_names:
+        raise WorkbenchError(f"{record.path} has no class names in summary.json; the run ended before training.")
+    preprocessing = Preprocessing.load(record.path / "preprocessing.json")
+    net_cfg = config.teacher if net == "teacher" else config.student
+    network = build_network(net_cfg, preprocessing.input_specs(), len(class_names), "teacher" if net == "teacher"
+                            else "student")
+    checkpoint = load_checkpoint(record.checkpoint_path(net, which))
+    network.load_state_dict(checkpoint["model"])
+    network.eval()
+    return network, preprocessing, class_names, config

@@ -1,0 +1,734 @@
+"""The training loop: stage 1 trains the teacher, stage 2 distils it into the student beside a CE-only baseline.
+
+Shape (Lightning Fabric's "build your own trainer"): ``fit()`` runs the stages, each
+stage runs epochs, each batch calls ``on_train_batch_end``; a cooperative stop flag,
+checked every batch, is how Stop ends a run, always leaving a resumable checkpoint.
+
+Exact resume on the CPU rests on three rules:
+
+- every random stream is a pure function of the seed and where we are: network
+  initialisation (per network), each stage's training RNG, each epoch's shuffle order;
+- the last checkpoint holds the global RNG state, the optimizers, schedulers, scaler,
+  the objective and the position in the epoch (batches done), so a resumed epoch skips
+  the batches already trained and draws the same random numbers for the rest;
+- a batch consumes random numbers in one fixed order (data augmentation, student,
+  objective, baseline), whether or not the run was resumed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import importlib.metadata
+import math
+import platform
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+
+from workbench.atomic import atomic_write_json
+from workbench.config import ExperimentConfig, check, config_to_dict, save_config
+from workbench.data import check_dataset, collate_batch, make_loader, prepare_data
+from workbench.engine.checkpoint import checkpoint_file, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from workbench.engine.device import autocast, device_name, grad_scaler, resolve_device
+from workbench.engine.hooks import Callback, CallbackList
+from workbench.engine.losses import Objective, describe_objective, objective_context
+from workbench.engine.metrics import agreement, classification_metrics
+from workbench.engine.models import build_network, count_parameters
+from workbench.engine.runs import RunRecord, RunWriter, create_run_dir
+from workbench.errors import ConfigError, WorkbenchError
+
+# Data settings that decide the split and the fitted preprocessing: a reused teacher must
+# have been trained with the same ones, or validation samples may be in its training set.
+_SPLIT_FREE_DATA_KEYS = frozenset({"root", "num_workers", "cache_mb", "augment"})
+_HIGHER_IS_BETTER = {"val_accuracy": True, "val_macro_f1": True, "val_loss": False}
+
+
+class TrainingDiverged(WorkbenchError):
+    """A loss term became NaN or infinite; the message names the term, the network and the step."""
+
+
+def derived_seed(seed: int, *parts: object) -> int:
+    """A 63-bit seed that depends only on ``seed`` and ``parts`` (e.g. "shuffle", stage, epoch)."""
+    text = "/".join(str(part) for part in (seed, *parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+def lr_factor(step: int, steps_per_epoch: int, epochs: int, train_cfg: Any) -> float:
+    """Multiplier of the peak LR at optimizer step ``step`` (0-based): linear warm-up, then the schedule."""
+    warmup = train_cfg.warmup_epochs * steps_per_epoch
+    if step < warmup:
+        return (step + 1) / warmup
+    if train_cfg.schedule == "step":
+        return train_cfg.gamma ** (((step - warmup) // steps_per_epoch) // train_cfg.step_size)
+    if train_cfg.schedule == "cosine":
+        progress = (step - warmup) / max(1, epochs * steps_per_epoch - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    return 1.0
+
+
+class _EpochBatches(Sampler):
+    """The batches of the current epoch; the trainer sets them before each epoch.
+
+    One sampler and one DataLoader serve the whole stage, so persistent workers (and
+    their image caches) live across epochs.
+    """
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+@dataclasses.dataclass
+class _Learner:
+    """One network being trained: its modules' parameters share one optimizer and schedule."""
+
+    name: str
+    network: nn.Module
+    modules: list[nn.Module]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler | None
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [p for module in self.modules for p in module.parameters() if p.requires_grad]
+
+    def state(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+
+
+@dataclasses.dataclass
+class _Best:
+    """Best validation value of one network so far, and the metrics at that epoch."""
+
+    value: float | None = None
+    epoch: int | None = None
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def improves(self, value: float, higher_is_better: bool) -> bool:
+        if self.value is None or math.isnan(self.value):
+            return not math.isnan(value)
+        return value > self.value if higher_is_better else value < self.value
+
+
+class Trainer:
+    """Trains one run. ``fit()`` returns the summary; ``request_stop()`` may be called from any thread.
+
+    The run folder (``run_dir``) exists right after construction. Callbacks receive the
+    hooks of docs/architecture.md; the run folder's own writer is called first.
+    """
+
+    def __init__(self, cfg: ExperimentConfig, callbacks: Iterable[Callback] = (), runs_dir: str | Path | None = None):
+        cfg = check(cfg.copy())
+        self._teacher_source = _resolve_teacher_source(cfg) if cfg.teacher.checkpoint else None
+        self.cfg = cfg
+        self.callbacks = list(callbacks)
+        self.run_dir = create_run_dir(runs_dir or cfg.train.runs_dir, cfg.train.name or _default_name(cfg))
+        save_config(cfg, self.run_dir / "config.toml")
+        self._resume: dict[str, Any] | None = None
+        self._init_state()
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, callbacks: Iterable[Callback] = ()) -> Trainer:
+        """Continue a stopped, killed or failed run from its last checkpoint, in the same folder."""
+        record = RunRecord.open(run_dir)
+        if record.summary.get("status") == "finished":
+            raise WorkbenchError(f"{record.path} has finished training; there is nothing to resume.")
+        cfg = check(record.config)
+        trainer = cls.__new__(cls)
+        trainer._teacher_source = _resolve_teacher_source(cfg) if cfg.teacher.checkpoint else None
+        trainer.cfg = cfg
+        trainer.callbacks = list(callbacks)
+        trainer.run_dir = record.path
+        trainer._resume = _resume_point(record)
+        trainer._init_state()
+        trainer._previous_summary = record.summary
+        return trainer
+
+    def _init_state(self) -> None:
+        self._stop = threading.Event()
+        self._fitted = False
+        self._stopped = False
+        self._stage: str | None = None
+        self._step = 0
+        self._previous_summary: dict[str, Any] = {}
+        self._results: dict[str, dict[str, Any]] = {}
+        self._timings: dict[str, float] = {}
+        self._summary_base: dict[str, Any] = {"run_dir": str(self.run_dir), "name": self.run_dir.name,
+                                              "objective": describe_objective(self.cfg.loss)}
+
+    def request_stop(self) -> None:
+        """End the run after the current batch, leaving a resumable checkpoint (thread-safe)."""
+        self._stop.set()
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self) -> dict[str, Any]:
+        """Train every stage; returns the summary (as in summary.json). Errors are recorded, then raised."""
+        if self._fitted:
+            raise RuntimeError("a Trainer fits once; build a new one or use Trainer.resume")
+        self._fitted = True
+        self._fit_started = started = time.perf_counter()
+        if self._resume is not None:
+            self._timings = dict(self._resume.get("timings", {}))
+        self._writer = RunWriter(self.run_dir, self._resume["events_offset"] if self._resume else None)
+        self._hooks = CallbackList([self._writer, *self.callbacks])
+        try:
+            self._prepare()
+            self._hooks.call("on_fit_start", self._fit_start_payload())
+            for stage in self._stages:
+                if not self._run_stage(stage):
+                    break
+            self._add_time("total", time.perf_counter() - started)
+            status = "stopped" if self._stopped else "finished"
+            summary = self._summary(status)
+            self._hooks.call("on_fit_end", {"status": status, "summary": summary})
+            return summary
+        except Exception as error:
+            self._add_time("total", time.perf_counter() - started)
+            message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
+            self._hooks.call("on_exception", {"message": message, "traceback": traceback.format_exc(),
+                                              "stage": self._stage, "step": self._step,
+                                              "summary": self._summary("failed", error=message)})
+            raise
+        finally:
+            self._writer.close()
+
+    def _prepare(self) -> None:
+        cfg = self.cfg
+        seed = cfg.train.seed
+        self.device = resolve_device(cfg.train.device)
+        report = check_dataset(cfg.data.root, cfg.data, seed)
+        if report.trainable:  # an untrainable dataset is reported by prepare_data, with the reason
+            _check_fields(cfg, report.index.fields)
+        self.data = data = prepare_data(cfg.data, seed, report)
+        previous = self._previous_summary.get("dataset_fingerprint")
+        if previous and previous != data.fingerprint:
+            raise WorkbenchError(f"The dataset in {cfg.data.root} changed since this run started (its fingerprint "
+                                 "differs); a resumed run must see the same data. Start a new run instead.")
+        self.class_names = list(data.class_names)
+        specs = data.preprocessing.input_specs()
+        num_classes = len(self.class_names)
+
+        torch.manual_seed(derived_seed(seed, "init", "teacher"))
+        self.teacher = build_network(cfg.teacher, specs, num_classes, "teacher").to(self.device)
+        torch.manual_seed(derived_seed(seed, "init", "student"))
+        self.student = build_network(cfg.student, specs, num_classes, "student").to(self.device)
+        # The baseline starts from the student's very weights: the two differ only in their objective.
+        self.baseline = copy.deepcopy(self.student) if cfg.train.baseline else None
+        torch.manual_seed(derived_seed(seed, "init", "objective"))
+        self.objective = Objective(cfg.loss, objective_context(cfg.loss, specs, num_classes, self.student,
+                                                                self.teacher)).to(self.device)
+        self._stages = ["student"] if self._teacher_source else ["teacher", "student"]
+        if self._teacher_source:
+            self._load_reused_teacher(data.fingerprint)
+
+        val_indices = data.val.sample_indices
+        samples = data.report.index.samples
+        atomic_write_json(self.run_dir / "samples.json", [
+            {"index": i, "id": samples[i].id, "label": samples[i].label, "values": samples[i].values}
+            for i in val_indices])
+        data.preprocessing.save(self.run_dir / "preprocessing.json")
+        self._val_loader = make_loader(data.val, cfg.train.batch_size, False, seed, cfg.data.num_workers)
+        self._summary_base.update({
+            "device": str(self.device), "device_name": device_name(self.device), "precision": cfg.train.precision,
+            "versions": _versions(), "dataset_fingerprint": data.fingerprint, "class_names": self.class_names,
+            "params": self._params(), "stages": self._stages,
+            "teacher_source": str(self._teacher_source["run_dir"]) if self._teacher_source else None,
+        })
+        if self._resume is not None:
+            self._results = copy.deepcopy(self._resume["results"])
+
+    def _load_reused_teacher(self, fingerprint: str) -> None:
+        source = self._teacher_source
+        if source["fingerprint"] != fingerprint:
+            raise WorkbenchError(
+                f"The teacher in {source['run_dir']} was trained on other data (the dataset fingerprint differs); "
+                "its validation split would not match this run's, so validation samples may have been in its "
+                "training set. Train a new teacher on this dataset (empty teacher.checkpoint).")
+        if source["class_names"] != self.class_names:
+            raise WorkbenchError(f"The teacher in {source['run_dir']} knows other classes than this dataset.")
+        self.teacher.load_state_dict(source["checkpoint"]["model"])
+        save_checkpoint(checkpoint_file(self.run_dir, "teacher", "best"), {
+            "net": "teacher", "which": "best", "model": _cpu_state(self.teacher),
+            "epoch": source["checkpoint"].get("epoch"), "metrics": source["checkpoint"].get("metrics", {}),
+            "source": str(source["path"])})
+
+    def _params(self) -> dict[str, int]:
+        params = {"teacher": count_parameters(self.teacher), "student": count_parameters(self.student)}
+        if self.baseline is not None:
+            params["baseline"] = count_parameters(self.baseline)
+        params["objective"] = count_parameters(self.objective)
+        return params
+
+    def _stage_epochs(self, stage: str) -> int:
+        train = self.cfg.train
+        return (train.teacher_epochs or train.epochs) if stage == "teacher" else train.epochs
+
+    def _train_batches(self, stage: str, epoch: int) -> list[list[int]]:
+        """This epoch's batches of dataset positions: a shuffle that depends only on (seed, stage, epoch).
+
+        A last batch of one sample is dropped: batch norm cannot train on it, nor can the
+        relational and contrastive terms, which compare samples within a batch.
+        """
+        generator = torch.Generator().manual_seed(derived_seed(self.cfg.train.seed, "shuffle", stage, epoch))
+        order = torch.randperm(len(self.data.train), generator=generator).tolist()
+        size = self.cfg.train.batch_size
+        batches = [order[i:i + size] for i in range(0, len(order), size)]
+        if len(batches) > 1 and len(batches[-1]) < 2:
+            batches.pop()
+        return batches
+
+    def _fit_start_payload(self) -> dict[str, Any]:
+        steps = {stage: len(self._train_batches(stage, 1)) for stage in self._stages}
+        return {"run_dir": str(self.run_dir), "config": config_to_dict(self.cfg), "device": str(self.device),
+                "device_name": self._summary_base["device_name"], "class_names": self.class_names,
+                "fields": {name: info.kind for name, info in self.data.fields.items()},
+                "params": self._summary_base["params"], "stages": list(self._stages),
+                "epochs": {stage: self._stage_epochs(stage) for stage in self._stages},
+                "steps_per_epoch": steps, "resumed": self._resume is not None,
+                "summary": self._summary("running")}
+
+    # ------------------------------------------------------------------ one stage
+
+    def _learner(self, name: str, network: nn.Module, modules: list[nn.Module], steps_per_epoch: int,
+                 epochs: int) -> _Learner:
+        train = self.cfg.train
+        params = [p for module in modules for p in module.parameters() if p.requires_grad]
+        if train.optimizer == "sgd":
+            optimizer = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+        elif train.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
+        else:
+            optimizer = torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: lr_factor(step, steps_per_epoch, epochs, train))
+        return _Learner(name, network, modules, optimizer, scheduler, grad_scaler(self.device, train.precision))
+
+    def _run_stage(self, stage: str) -> bool:
+        """Train one stage; False when the run was stopped in it."""
+        self._stage = stage
+        stage_started = time.perf_counter()
+        epochs = self._stage_epochs(stage)
+        steps_per_epoch = len(self._train_batches(stage, 1))
+        resume = self._resume if self._resume is not None and self._resume["stage"] == stage else None
+        if self._resume is not None and self._resume["stage"] == "student" and stage == "teacher":
+            # The teacher stage ended before the checkpoint this run resumes from.
+            self.teacher.load_state_dict(load_checkpoint(checkpoint_file(self.run_dir, "teacher", "best"))["model"])
+            return True
+
+        if stage == "teacher":
+            learners = [self._learner("teacher", self.teacher, [self.teacher], steps_per_epoch, epochs)]
+        else:
+            self.teacher.eval().requires_grad_(False)
+            learners = [self._learner("student", self.student, [self.student, self.objective], steps_per_epoch,
+                                      epochs)]
+            if self.baseline is not None:
+                learners.append(self._learner("baseline", self.baseline, [self.baseline], steps_per_epoch, epochs))
+        main = learners[0]
+        metric = self.cfg.train.early_stopping_metric
+        best = {learner.name: _Best() for learner in learners}
+        bad_epochs = 0
+        epochs_done = batches_done = 0
+        stage_done = False
+        if resume is not None:
+            state = resume["checkpoint"]["training"]
+            main.network.load_state_dict(resume["checkpoint"]["model"])
+            if stage == "student":
+                self.objective.load_state_dict(state["objective"])
+                if self.baseline is not None:
+                    self.baseline.load_state_dict(state["baseline_model"])
+            for learner in learners:
+                learner.load_state(state["learners"][learner.name])
+            best = {name: _Best(**values) for name, values in state["best"].items()}
+            bad_epochs, epochs_done, batches_done = state["bad_epochs"], state["epochs_done"], state["batches_done"]
+            stage_done, self._step = state["stage_done"], state["step"]
+            set_rng_state(state["rng"])
+        else:
+            self._step = 0
+            torch.manual_seed(derived_seed(self.cfg.train.seed, "train", stage))
+
+        self._hooks.call("on_stage_start", {"stage": stage, "epochs": epochs, "start_epoch": epochs_done,
+                                            "steps_per_epoch": steps_per_epoch})
+        self._teacher_val = self._validate({"teacher": self.teacher}) if stage == "student" else None
+        sampler = _EpochBatches()
+        loader = self._train_loader(sampler)
+
+        def checkpoint(epochs_complete: int, batches_complete: int, done: bool) -> None:
+            self._save_last(stage, learners, epochs_complete, batches_complete, done, best, bad_epochs,
+                            elapsed=time.perf_counter() - stage_started)
+
+        early_stopped = False
+        epoch = epochs_done
+        while not stage_done and epoch < epochs:
+            epoch += 1
+            if self._stop.is_set():
+                checkpoint(epoch - 1, batches_done, False)
+                break
+            batches = self._train_batches(stage, epoch)
+            sampler.batches = batches[batches_done:]
+            for module in (learner.network for learner in learners):
+                module.train()
+            self.objective.train(stage == "student")
+            batch_number = batches_done
+            batches_done = 0
+            tick = time.perf_counter()
+            for batch in loader:
+                batch_number += 1
+                self._step += 1
+                payload = self._train_step(stage, learners, batch, epoch, batch_number, len(batches))
+                now = time.perf_counter()
+                payload["seconds"] = now - tick
+                tick = now
+                self._hooks.call("on_train_batch_end", payload)
+                if self._stop.is_set():
+                    break
+            if self._stop.is_set():
+                checkpoint(epoch - 1, batch_number, False)  # validation too waits for the resume
+                break
+            improved = self._validation_epoch(stage, learners, epoch, best, metric)
+            bad_epochs = 0 if improved else bad_epochs + 1
+            patience = self.cfg.train.early_stopping_patience
+            early_stopped = patience > 0 and bad_epochs >= patience
+            stage_done = early_stopped or epoch == epochs
+            checkpoint(epoch, 0, stage_done)
+        self._stopped = not stage_done
+        self._add_time(stage, time.perf_counter() - stage_started)
+        if stage_done and stage == "teacher":
+            # The student learns from the best teacher, which the summary then reports.
+            self.teacher.load_state_dict(load_checkpoint(checkpoint_file(self.run_dir, "teacher", "best"))["model"])
+        main_best = best[main.name]
+        self._hooks.call("on_stage_end", {
+            "stage": stage, "epochs_run": epoch if stage_done else epoch - 1,
+            "best": {"metric": metric, "value": main_best.value, "epoch": main_best.epoch},
+            "stopped": self._stopped, "early_stopped": early_stopped, "summary": self._summary("running")})
+        return stage_done
+
+    def _train_loader(self, sampler: _EpochBatches) -> Iterable[dict[str, torch.Tensor]]:
+        """The stage's training batches, in the order ``sampler`` gives each epoch."""
+        workers = self.cfg.data.num_workers
+        return DataLoader(self.data.train, batch_sampler=sampler, collate_fn=collate_batch, num_workers=workers,
+                          persistent_workers=workers > 0, pin_memory=self.device.type == "cuda",
+                          # Its own generator: creating an iterator must not draw from the global RNG.
+                          generator=torch.Generator().manual_seed(derived_seed(self.cfg.train.seed, "loader")))
+
+    def _train_step(self, stage: str, learners: list[_Learner], batch: dict[str, torch.Tensor], epoch: int,
+                    batch_number: int, batches: int) -> dict[str, Any]:
+        device, precision = self.device, self.cfg.train.precision
+        batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+        labels = batch["label"]
+        smoothing = self.cfg.loss.ce.label_smoothing
+        lr = learners[0].optimizer.param_groups[0]["lr"]
+        if stage == "teacher":
+            with autocast(device, precision):
+                output = self.teacher(batch)
+            loss = F.cross_entropy(output.logits.float(), labels, label_smoothing=smoothing)
+            terms = {"ce": {"raw": loss, "weighted": loss}}
+            losses = [("teacher", loss)]
+            outputs = {"teacher": output}
+        else:
+            teacher_out = None
+            if self.objective.requires_teacher:
+                with torch.no_grad(), autocast(device, precision):
+                    teacher_out = self.teacher(batch)
+            with autocast(device, precision):
+                output = self.student(batch)
+            loss, terms = self.objective(output, teacher_out, batch)
+            losses = [("student", loss)]
+            outputs = {"student": output}
+            if self.baseline is not None:
+                with autocast(device, precision):
+                    baseline_out = self.baseline(batch)
+                losses.append(("baseline", F.cross_entropy(baseline_out.logits.float(), labels,
+                                                           label_smoothing=smoothing)))
+                outputs["baseline"] = baseline_out
+
+        # One device-to-host copy per batch for every number the hooks report.
+        with torch.no_grad():
+            values = torch.stack(
+                [part.detach().float() for term in terms.values() for part in (term["raw"], term["weighted"])]
+                + [value.detach().float() for _, value in losses]
+                + [(out.logits.argmax(1) == labels).float().mean() for out in outputs.values()]).tolist()
+        term_values = {name: {"raw": values[2 * i], "weighted": values[2 * i + 1]} for i, name in enumerate(terms)}
+        loss_values = dict(zip((name for name, _ in losses), values[2 * len(terms):2 * len(terms) + len(losses)]))
+        self._check_finite(stage, term_values, loss_values, epoch, batch_number)
+
+        for learner, (_, value) in zip(learners, losses):
+            _optimizer_step(learner, value, self.cfg.train.grad_clip)
+        accuracies = values[2 * len(terms) + len(losses):]
+        payload = {"stage": stage, "epoch": epoch, "batch": batch_number, "batches": batches, "step": self._step,
+                   "samples": int(labels.shape[0]), "lr": lr,
+                   "losses": {**term_values, "total": loss_values[learners[0].name]},
+                   "train_accuracy": dict(zip(outputs, accuracies))}
+        if "baseline" in loss_values:
+            payload["baseline_loss"] = loss_values["baseline"]
+        return payload
+
+    def _check_finite(self, stage: str, terms: dict[str, dict[str, float]], losses: dict[str, float], epoch: int,
+                      batch_number: int) -> None:
+        bad = [(_main_net(stage), name, values["raw"]) for name, values in terms.items()
+               if not math.isfinite(values["raw"]) or not math.isfinite(values["weighted"])]
+        if "baseline" in losses and not math.isfinite(losses["baseline"]):
+            bad.append(("baseline", "ce", losses["baseline"]))
+        if not bad:
+            return
+        net, term, value = bad[0]
+        last = checkpoint_file(self.run_dir, stage, "last")
+        kept = (f"The last good checkpoint, {last.relative_to(self.run_dir)}, is kept." if last.exists()
+                else "No checkpoint was written before it.")
+        raise TrainingDiverged(
+            f"The {net}'s loss term '{term}' became {value} at step {self._step} ({stage} stage, epoch {epoch}, "
+            f"batch {batch_number}); training stopped. {kept} Try a lower train.lr, gradient clipping "
+            "(train.grad_clip) or fp32 precision.")
+
+    # ------------------------------------------------------------------ validation
+
+    @torch.no_grad()
+    def _validate(self, networks: dict[str, nn.Module]) -> dict[str, dict[str, Any]]:
+        """Probabilities, embeddings and mean CE of each network over the validation set, in sample order."""
+        device, precision = self.device, self.cfg.train.precision
+        for network in networks.values():
+            network.eval()
+        probs: dict[str, list[torch.Tensor]] = {name: [] for name in networks}
+        embeddings: dict[str, list[torch.Tensor]] = {name: [] for name in networks}
+        loss_sums = {name: torch.zeros((), device=device) for name in networks}
+        labels, indices = [], []
+        for batch in self._val_loader:
+            batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+            labels.append(batch["label"].cpu())
+            indices.append(batch["index"].cpu())
+            for name, network in networks.items():
+                with autocast(device, precision):
+                    output = network(batch)
+                logits = output.logits.float()
+                loss_sums[name] += F.cross_entropy(logits, batch["label"], reduction="sum")
+                probs[name].append(torch.softmax(logits, 1).cpu())
+                embeddings[name].append(output.embedding.float().cpu())
+        label_array = torch.cat(labels).numpy()
+        count = max(1, label_array.shape[0])
+        results = {}
+        for name in networks:
+            prob_array = torch.cat(probs[name]).numpy()
+            results[name] = {"probs": prob_array, "embedding": torch.cat(embeddings[name]).numpy(),
+                             "metrics": classification_metrics(label_array, prob_array,
+                                                               loss_sums[name].item() / count)}
+        results["_labels"] = label_array
+        results["_index"] = torch.cat(indices).numpy()
+        return results
+
+    def _validation_epoch(self, stage: str, learners: list[_Learner], epoch: int, best: dict[str, _Best],
+                          metric: str) -> bool:
+        """Validate, log, save the best checkpoints; True when the stage's main network improved."""
+        validated = self._validate({learner.name: learner.network for learner in learners})
+        if stage == "student":
+            validated["teacher"] = self._teacher_val["teacher"]
+        teacher_preds = validated["teacher"]["probs"].argmax(1)
+        metrics = {}
+        for net in ("teacher", "student", "baseline"):
+            if net in validated:
+                metrics[net] = dict(validated[net]["metrics"])
+                if net != "teacher":
+                    metrics[net]["agreement"] = agreement(validated[net]["probs"].argmax(1), teacher_preds)
+        improved = {}
+        for learner in learners:
+            value = metrics[learner.name][metric]
+            improved[learner.name] = best[learner.name].improves(value, _HIGHER_IS_BETTER[metric])
+            if improved[learner.name]:
+                best[learner.name] = _Best(value, epoch, metrics[learner.name])
+                save_checkpoint(checkpoint_file(self.run_dir, learner.name, "best"), {
+                    "net": learner.name, "which": "best", "model": _cpu_state(learner.network), "epoch": epoch,
+                    "metrics": metrics[learner.name]})
+        for net, values in metrics.items():
+            result = self._results.setdefault(net, {})
+            result["final"] = values
+            if net in best:
+                result["best"] = dataclasses.asdict(best[net])
+            elif "best" not in result:  # a reused teacher: its evaluation is its best
+                result["best"] = {"value": values[metric], "epoch": None, "metrics": values}
+        predictions = {"index": validated["_index"], "label": validated["_labels"]}
+        for net in metrics:
+            predictions[f"{net}_probs"] = validated[net]["probs"]
+            predictions[f"{net}_embedding"] = validated[net]["embedding"]
+        # The frozen teacher's metrics do not change in the student stage: they are logged in its own
+        # stage (and kept in the summary); its predictions stay in every epoch's arrays, for comparison.
+        logged = {net: values for net, values in metrics.items() if net != "teacher" or stage == "teacher"}
+        payload = {"stage": stage, "epoch": epoch, "step": self._step, "metrics": logged, "predictions": predictions}
+        if "baseline" in metrics and stage == "student":
+            payload["distillation_gain"] = metrics["student"]["val_accuracy"] - metrics["baseline"]["val_accuracy"]
+        for learner in learners:
+            learner.network.train()
+        self._hooks.call("on_validation_end", payload)
+        return improved[learners[0].name]
+
+    # ------------------------------------------------------------------ checkpoints and summary
+
+    def _save_last(self, stage: str, learners: list[_Learner], epochs_done: int, batches_done: int, stage_done: bool,
+                   best: dict[str, _Best], bad_epochs: int, elapsed: float) -> None:
+        """The resume point: ``<stage>-last.pt`` holds the whole training state of the stage."""
+        main = learners[0]
+        metrics = self._results.get(main.name, {}).get("final", {})
+        training = {
+            "stage": stage, "epochs_done": epochs_done, "batches_done": batches_done, "stage_done": stage_done,
+            "step": self._step, "learners": {learner.name: learner.state() for learner in learners},
+            "best": {name: dataclasses.asdict(value) for name, value in best.items()}, "bad_epochs": bad_epochs,
+            "rng": rng_state(), "results": copy.deepcopy(self._results),
+            "timings": {**self._timings, stage: self._timings.get(stage, 0.0) + elapsed,
+                        "total": self._timings.get("total", 0.0) + time.perf_counter() - self._fit_started},
+            "events_offset": self._writer.events_offset(),
+        }
+        if stage == "student":
+            training["objective"] = self.objective.state_dict()
+            if self.baseline is not None:
+                training["baseline_model"] = _cpu_state(self.baseline)
+                # The baseline's own file, for loading it as a network (the resume state is in student-last).
+                save_checkpoint(checkpoint_file(self.run_dir, "baseline", "last"), {
+                    "net": "baseline", "which": "last", "model": training["baseline_model"], "epoch": epochs_done,
+                    "metrics": self._results.get("baseline", {}).get("final", {})})
+        save_checkpoint(checkpoint_file(self.run_dir, stage, "last"), {
+            "net": main.name, "which": "last", "model": _cpu_state(main.network), "epoch": epochs_done,
+            "metrics": metrics, "training": training})
+
+    def _add_time(self, key: str, seconds: float) -> None:
+        self._timings[key] = self._timings.get(key, 0.0) + seconds
+
+    def _summary(self, status: str, error: str | None = None) -> dict[str, Any]:
+        summary: dict[str, Any] = {"status": status, **self._summary_base}
+        metric = self.cfg.train.early_stopping_metric
+        for net, result in self._results.items():
+            best = result.get("best") or {}
+            entry = dict(result.get("final", {}))
+            for key in ("val_accuracy", "val_macro_f1", "val_loss"):
+                if key in best.get("metrics", {}):
+                    entry[f"best_{key}"] = best["metrics"][key]
+            entry["best_epoch"] = best.get("epoch")
+            entry["best_metric"] = metric
+            summary[net] = entry
+        if "student" in summary and "baseline" in summary:
+            summary["distillation_gain"] = summary["student"]["val_accuracy"] - summary["baseline"]["val_accuracy"]
+        else:
+            summary["distillation_gain"] = None
+        summary["timings"] = {key: round(value, 3) for key, value in self._timings.items()}
+        summary["error"] = error
+        return summary
+
+
+def _main_net(stage: str) -> str:
+    return "teacher" if stage == "teacher" else "student"
+
+
+def _optimizer_step(learner: _Learner, loss: torch.Tensor, grad_clip: float) -> None:
+    optimizer, scaler = learner.optimizer, learner.scaler
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        if grad_clip > 0:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(learner.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(learner.parameters(), grad_clip)
+        optimizer.step()
+    learner.scheduler.step()
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}
+
+
+def _default_name(cfg: ExperimentConfig) -> str:
+    return "-".join(name for name, term in cfg.loss.terms().items() if term.weight > 0)
+
+
+def _versions() -> dict[str, str]:
+    try:
+        workbench_version = importlib.metadata.version("workbench")
+    except importlib.metadata.PackageNotFoundError:
+        workbench_version = "unknown"
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "workbench": workbench_version}
+
+
+def _check_fields(cfg: ExperimentConfig, fields: dict[str, Any]) -> None:
+    """An unknown field in a network's list is a user error, named before any preprocessing is fitted."""
+    for net in ("teacher", "student"):
+        for name in getattr(cfg, net).fields:
+            if name not in fields:
+                raise ConfigError(f"{net}.fields: the dataset has no field '{name}'. Its fields: "
+                                  f"{', '.join(fields) or 'none'}.", f"{net}.fields")
+
+
+def _data_settings(cfg: ExperimentConfig) -> dict[str, Any]:
+    return {key: value for key, value in config_to_dict(cfg.data).items() if key not in _SPLIT_FREE_DATA_KEYS}
+
+
+def _resolve_teacher_source(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Find the reused teacher (a run folder or a checkpoint file in one), check it may be reused here,
+    and give ``cfg.teacher`` its architecture, so config.toml describes the network really used."""
+    given = Path(cfg.teacher.checkpoint).expanduser()
+    if given.is_dir():
+        run_dir, path = given, checkpoint_file(given, "teacher", "best")
+    elif given.parent.name == "checkpoints":
+        run_dir, path = given.parent.parent, given
+    else:
+        raise ConfigError(f"teacher.checkpoint must be a run folder or a checkpoint file in its checkpoints/ "
+                          f"folder: {given}", "teacher.checkpoint")
+    record = RunRecord.open(run_dir)
+    checkpoint = load_checkpoint(path)
+    if checkpoint.get("net") != "teacher":
+        raise ConfigError(f"{path} holds the {checkpoint.get('net')}, not a teacher.", "teacher.checkpoint")
+    source_cfg = record.config
+    why = None
+    if source_cfg.train.seed != cfg.train.seed:
+        why = f"train.seed was {source_cfg.train.seed} there and is {cfg.train.seed} here"
+    else:
+        theirs, ours = _data_settings(source_cfg), _data_settings(cfg)
+        changed = [key for key in ours if theirs.get(key) != ours[key]]
+        if changed:
+            why = "data." + changed[0] + f" was {theirs.get(changed[0])!r} there and is {ours[changed[0]]!r} here"
+    if why:
+        raise ConfigError(f"Cannot reuse the teacher of {record.path}: {why}. The validation split and "
+                          "preprocessing must be the same, or validation samples may have been in the teacher's "
+                          "training set. Use the same settings or train a new teacher.", "teacher.checkpoint")
+    cfg.teacher = dataclasses.replace(source_cfg.teacher, checkpoint=cfg.teacher.checkpoint)
+    return {"run_dir": record.path, "path": path, "checkpoint": checkpoint,
+            "fingerprint": record.summary.get("dataset_fingerprint"),
+            "class_names": list(record.summary.get("class_names") or [])}
+
+
+def _resume_point(record: RunRecord) -> dict[str, Any]:
+    """The latest stage checkpoint with its training state; a run killed before its first checkpoint
+    starts over in its folder (stage None, metrics.jsonl emptied)."""
+    for stage in ("student", "teacher"):
+        path = record.checkpoint_path(stage, "last")
+        if path.is_file():
+            checkpoint = load_checkpoint(path)
+            training = checkpoint.get("training")
+            if training is None:
+                raise WorkbenchError(f"{path} has no training state; the run cannot be resumed.")
+            return {"stage": stage, "checkpoint": checkpoint, "events_offset": training["events_offset"],
+                    "results": training["results"], "timings": training["timings"]}
+    return {"stage": None, "checkpoint": None, "events_offset": 0, "results": {}, "timings": {}}
