@@ -78,7 +78,7 @@ def test_registry_lists_the_built_in_encoders_per_modality():
 
 
 def test_encoder_params_are_the_keyword_defaults_with_lists_as_lists():
-    assert encoder_params("cnn") == {"width": 32, "depth": 3}
+    assert encoder_params("cnn") == {"width": 16, "depth": 3}
     assert encoder_params("resnet")["stage_widths"] == [16, 32, 64]
     assert encoder_params("transformer") == {
         "dim": 64, "layers": 2, "heads": 4, "ff_dim": 128, "dropout": 0.1, "positional": "sinusoidal",

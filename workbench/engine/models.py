@@ -69,7 +69,7 @@ def _conv_stack(in_channels: int, width: int, depth: int) -> tuple[nn.Sequential
 class ConvEncoder(nn.Module):
     """A plain CNN: ``depth`` 3x3 conv stages of width ``width * 2**i``."""
 
-    def __init__(self, spec: dict[str, Any], *, width: int = 32, depth: int = 3):
+    def __init__(self, spec: dict[str, Any], *, width: int = 16, depth: int = 3):
         super().__init__()
         _require_positive(width=width, depth=depth)
         self.body, self.out_dim = _conv_stack(spec["channels"], width, depth)
