@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from data_builders import make_cfg, write_class_folders
 
 from workbench.data import collate_batch, make_loader, prepare_data
+from workbench.errors import WorkbenchError
 
 
 def test_collate_pads_text_to_the_longest_in_the_batch():
@@ -64,3 +66,22 @@ def test_text_only_manifest_trains(tmp_path):
     batch = next(iter(make_loader(data.train, 8, shuffle=False, seed=0)))
     assert set(batch) == {"caption", "label", "index"}
     assert batch["caption"].shape == (8, 6)
+
+
+def test_only_the_named_fields_are_fitted_and_decoded(tmp_path):
+    write_class_folders(tmp_path, per_class=3, audio=True)
+    cfg = make_cfg(tmp_path, image_size=8)
+    everything = prepare_data(cfg, seed=0)
+    assert set(everything.preprocessing.processors) == {"image", "text", "audio"}
+    images_only = prepare_data(cfg, seed=0, fields={"image"})
+    assert set(images_only.preprocessing.processors) == set(images_only.fields) == {"image"}
+    assert set(images_only.train[0]) == {"image", "label", "index"}  # no spectrogram computed
+    # A field's fitted state does not depend on which other fields are used.
+    assert images_only.preprocessing.to_dict()["fields"]["image"] == everything.preprocessing.to_dict()["fields"]["image"]
+    assert torch.equal(images_only.val[0]["image"], everything.val[0]["image"])
+
+
+def test_an_unknown_field_is_named(tmp_path):
+    write_class_folders(tmp_path, per_class=3)
+    with pytest.raises(WorkbenchError, match="no field 'depth'"):
+        prepare_data(make_cfg(tmp_path, image_size=8), seed=0, fields={"image", "depth"})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,10 @@ from workbench.errors import WorkbenchError
 
 
 class PairedDataset(Dataset):
-    """``dataset[i]`` -> ``{field: tensor, ..., "label": int, "index": int}`` (``index`` into ``index.samples``)."""
+    """``dataset[i]`` -> ``{field: tensor, ..., "label": int, "index": int}`` (``index`` into ``index.samples``).
+
+    The fields are those of ``preprocessing``: a field that no network reads is never decoded.
+    """
 
     def __init__(
         self,
@@ -40,6 +45,7 @@ class PairedDataset(Dataset):
                 {
                     name: index.text(index.samples[i], name) if info.kind == "text" else index.samples[i].values[name]
                     for name, info in index.fields.items()
+                    if name in preprocessing.processors
                 },
             )
             for i in self.sample_indices
@@ -101,13 +107,27 @@ class PreparedData:
     fingerprint: str
 
 
-def prepare_data(data_cfg: Any, seed: int, report: DatasetReport | None = None) -> PreparedData:
-    """Check the dataset (unless ``report`` is given), fit preprocessing on train, build the datasets."""
+def prepare_data(data_cfg: Any, seed: int, report: DatasetReport | None = None,
+                 fields: Collection[str] | None = None) -> PreparedData:
+    """Check the dataset (unless ``report`` is given), fit preprocessing on train, build the datasets.
+
+    ``fields`` (default: all) limits the preprocessing, the datasets and ``PreparedData.fields`` to the
+    fields the networks read, so that e.g. an unused audio field's spectrograms are never computed.
+    Each field's preprocessing is fitted on its own, so a field's fitted state does not depend on
+    which other fields are used.
+    """
     if report is None:
         report = check_dataset(data_cfg.root, data_cfg, seed)
     if not report.trainable:
         raise WorkbenchError(f"dataset {report.index.root} cannot be trained on: {report.advice} (run `workbench check` for details)")
     index = report.index
+    if fields is not None:
+        unknown = sorted(set(fields) - set(index.fields))
+        if unknown:
+            raise WorkbenchError(f"the dataset has no field {', '.join(map(repr, unknown))}; "
+                                 f"its fields: {', '.join(index.fields) or 'none'}")
+        # A view of the index with only the used fields: the samples (and their values) are shared.
+        index = dataclasses.replace(index, fields={name: info for name, info in index.fields.items() if name in fields})
     preprocessing = Preprocessing.fit(index, report.splits["train"], data_cfg, seed)
     class_names = list(index.class_names)
 

@@ -1,7 +1,8 @@
 """``workbench train``: headless training with a progress bar and a closing summary table.
 
 The first Ctrl-C asks the trainer to stop after the current batch (the run stays
-resumable); a second one interrupts at once.
+resumable); a second one interrupts at once. Under ``torchrun`` (docs/distributed.md) the
+same command runs in every process; rank 0 alone prints the progress and the summary.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from workbench.engine import distributed
 from workbench.engine.hooks import Callback
 from workbench.errors import WorkbenchError
 
@@ -113,9 +115,10 @@ def summary_table(summary: dict[str, Any]) -> str:
 class _StopOnInterrupt:
     """While active, the first SIGINT requests a cooperative stop; the next one raises KeyboardInterrupt."""
 
-    def __init__(self, trainer: Any, stream: TextIO):
+    def __init__(self, trainer: Any, stream: TextIO, announce: bool = True):
         self.trainer = trainer
         self.stream = stream
+        self.announce = announce
         self.interrupted = False
         self._previous: Any = None
 
@@ -133,7 +136,8 @@ class _StopOnInterrupt:
             raise KeyboardInterrupt
         self.interrupted = True
         self.trainer.request_stop()
-        print("\nStopping after the current batch (Ctrl-C again to abort at once)...", file=self.stream, flush=True)
+        if self.announce:
+            print("\nStopping after the current batch (Ctrl-C again to abort at once)...", file=self.stream, flush=True)
 
 
 def train_from_cli(config_path: str | None, overrides: list[str], runs_dir: str | None, resume: str | None,
@@ -142,24 +146,29 @@ def train_from_cli(config_path: str | None, overrides: list[str], runs_dir: str 
     from workbench.config import load_config
     from workbench.engine.trainer import Trainer
 
-    progress = ProgressPrinter(sys.stderr, quiet)
     if resume:
         if config_path or overrides or runs_dir:
             raise WorkbenchError("--resume continues a run with its own config and folder; "
                                  "drop CONFIG, --set and --out.")
-        trainer = Trainer.resume(Path(resume), callbacks=[progress])
-    else:
-        if not config_path:
-            raise WorkbenchError("Give a config file (make one with `workbench config --data DIR > exp.toml`) "
-                                 "or --resume RUN_DIR.")
-        trainer = Trainer(load_config(config_path, overrides), callbacks=[progress], runs_dir=runs_dir)
-    try:
-        with _StopOnInterrupt(trainer, sys.stderr):
-            summary = trainer.fit()
-    finally:
-        progress.close()
-    print(summary_table(summary))
-    if summary["status"] == "stopped":
-        print(f"Stopped. Continue with: workbench train --resume {trainer.run_dir}", file=sys.stderr)
-        return EXIT_STOPPED
-    return 0
+    elif not config_path:
+        raise WorkbenchError("Give a config file (make one with `workbench config --data DIR > exp.toml`) "
+                             "or --resume RUN_DIR.")
+    # Under torchrun every process joins the group here; torchrun forwards a Ctrl-C to each once.
+    with distributed.process_group() as context:
+        progress = ProgressPrinter(sys.stderr, quiet)  # called on rank 0 only, as every callback
+        if resume:
+            trainer = Trainer.resume(Path(resume), callbacks=[progress])
+        else:
+            trainer = Trainer(load_config(config_path, overrides), callbacks=[progress], runs_dir=runs_dir)
+        try:
+            with _StopOnInterrupt(trainer, sys.stderr, announce=context.is_main):
+                summary = trainer.fit()
+        finally:
+            progress.close()
+    stopped = summary["status"] == "stopped"
+    if context.is_main:
+        print(summary_table(summary))
+        if stopped:
+            command = "the same torchrun command with -m workbench train" if context.enabled else "workbench train"
+            print(f"Stopped. Continue with: {command} --resume {trainer.run_dir}", file=sys.stderr)
+    return EXIT_STOPPED if stopped else 0

@@ -13,6 +13,10 @@ Exact resume on the CPU rests on three rules:
   the batches already trained and draws the same random numbers for the rest;
 - a batch consumes random numbers in one fixed order (data augmentation, student,
   objective, baseline), whether or not the run was resumed.
+
+Under ``torchrun`` (docs/distributed.md) every rank runs this same loop on its share of each
+epoch's order, with the trained modules in DistributedDataParallel; rank 0 alone validates,
+writes the run folder and calls the callbacks, and the ranks agree every batch on stopping.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ from torch.utils.data import DataLoader, Sampler
 from workbench.atomic import atomic_write_json
 from workbench.config import ExperimentConfig, check, config_to_dict, save_config
 from workbench.data import check_dataset, collate_batch, make_loader, prepare_data
+from workbench.engine import distributed
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from workbench.engine.device import autocast, device_name, grad_scaler, resolve_device
+from workbench.engine.device import autocast, device_name, grad_scaler
 from workbench.engine.hooks import Callback, CallbackList
 from workbench.engine.losses import Objective, describe_objective, objective_context
 from workbench.engine.metrics import agreement, classification_metrics
@@ -118,6 +123,26 @@ class _Learner:
             self.scaler.load_state_dict(state["scaler"])
 
 
+class _StudentWithObjective(nn.Module):
+    """The student and the objective as one module, whose forward gives the student's output and loss.
+
+    They share one optimizer, and the objective's learned parts (projectors, heads, decoder) get
+    gradients as the student does, so under DDP they must be one wrapped module: DDP averages the
+    gradients of the parameters of the module it wraps, and those only.
+    """
+
+    def __init__(self, student: nn.Module, objective: Objective):
+        super().__init__()
+        self.student = student
+        self.objective = objective
+
+    def forward(self, batch: dict[str, torch.Tensor], teacher_out: Any, device: torch.device, precision: str) -> Any:
+        with autocast(device, precision):
+            output = self.student(batch)
+        loss, terms = self.objective(output, teacher_out, batch)
+        return output, loss, terms
+
+
 @dataclasses.dataclass
 class _Best:
     """Best validation value of one network so far, and the metrics at that epoch."""
@@ -140,30 +165,47 @@ class Trainer:
     """
 
     def __init__(self, cfg: ExperimentConfig, callbacks: Iterable[Callback] = (), runs_dir: str | Path | None = None):
+        self._dist = distributed.current()
         cfg = check(cfg.copy())
         self._teacher_source = _resolve_teacher_source(cfg) if cfg.teacher.checkpoint else None
         self.cfg = cfg
         self.callbacks = list(callbacks)
-        self.run_dir = create_run_dir(runs_dir or cfg.train.runs_dir, cfg.train.name or _default_name(cfg))
-        save_config(cfg, self.run_dir / "config.toml")
+        run_dir = None
+        if self._dist.is_main:
+            run_dir = create_run_dir(runs_dir or cfg.train.runs_dir, cfg.train.name or _default_name(cfg))
+            save_config(cfg, run_dir / "config.toml")
+        # Rank 0 names the folder (its timestamp); every rank must report and resume the same one.
+        self.run_dir = distributed.from_main(run_dir, self._dist)
         self._resume: dict[str, Any] | None = None
         self._init_state()
 
     @classmethod
     def resume(cls, run_dir: str | Path, callbacks: Iterable[Callback] = ()) -> Trainer:
         """Continue a stopped, killed or failed run from its last checkpoint, in the same folder."""
-        record = RunRecord.open(run_dir)
-        if record.summary.get("status") == "finished":
-            raise WorkbenchError(f"{record.path} has finished training; there is nothing to resume.")
-        cfg = check(record.config)
+        context = distributed.current()
+        found = None
+        if context.is_main:  # on several machines, only rank 0's has the run folder: it sends what it read
+            record = RunRecord.open(run_dir)
+            if record.summary.get("status") == "finished":
+                raise WorkbenchError(f"{record.path} has finished training; there is nothing to resume.")
+            found = (record.path, check(record.config), _resume_point(record), record.summary)
+        path, cfg, resume_point, previous_summary = distributed.from_main(found, context)
+        if resume_point["checkpoint"] is not None:
+            ran_with = resume_point["checkpoint"]["training"].get("world_size", 1)
+            if ran_with != context.world_size:
+                raise WorkbenchError(
+                    f"{path} was trained by {ran_with} process(es) and is resumed by {context.world_size}: each "
+                    f"process's share of an epoch would differ. Resume it with {ran_with} (torchrun "
+                    "--nproc_per_node times --nnodes).")
         trainer = cls.__new__(cls)
+        trainer._dist = context
         trainer._teacher_source = _resolve_teacher_source(cfg) if cfg.teacher.checkpoint else None
         trainer.cfg = cfg
         trainer.callbacks = list(callbacks)
-        trainer.run_dir = record.path
-        trainer._resume = _resume_point(record)
+        trainer.run_dir = path
+        trainer._resume = resume_point
         trainer._init_state()
-        trainer._previous_summary = record.summary
+        trainer._previous_summary = previous_summary
         return trainer
 
     def _init_state(self) -> None:
@@ -192,8 +234,11 @@ class Trainer:
         self._fit_started = started = time.perf_counter()
         if self._resume is not None:
             self._timings = dict(self._resume.get("timings", {}))
-        self._writer = RunWriter(self.run_dir, self._resume["events_offset"] if self._resume else None)
-        self._hooks = CallbackList([self._writer, *self.callbacks])
+        self._writer: RunWriter | None = None
+        self._hooks = CallbackList([])  # the other ranks only train: rank 0 writes the run folder and reports
+        if self._dist.is_main:
+            self._writer = RunWriter(self.run_dir, self._resume["events_offset"] if self._resume else None)
+            self._hooks = CallbackList([self._writer, *self.callbacks])
         try:
             self._prepare()
             self._hooks.call("on_fit_start", self._fit_start_payload())
@@ -204,25 +249,32 @@ class Trainer:
             status = "stopped" if self._stopped else "finished"
             summary = self._summary(status)
             self._hooks.call("on_fit_end", {"status": status, "summary": summary})
-            return summary
+            # Only rank 0 validated: every rank returns its summary. The others wait for it here, so none
+            # exits before rank 0 has written the run folder (torchrun ends every rank when one exits non-zero).
+            return distributed.from_main(summary, self._dist)
         except Exception as error:
             self._add_time("total", time.perf_counter() - started)
             message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
             self._hooks.call("on_exception", {"message": message, "traceback": traceback.format_exc(),
                                               "stage": self._stage, "step": self._step,
                                               "summary": self._summary("failed", error=message)})
+            if isinstance(error, TrainingDiverged):  # all ranks raise it at the same batch: wait for rank 0's record
+                distributed.barrier(self._dist)
             raise
         finally:
-            self._writer.close()
+            if self._writer is not None:
+                self._writer.close()
 
     def _prepare(self) -> None:
         cfg = self.cfg
         seed = cfg.train.seed
-        self.device = resolve_device(cfg.train.device)
+        self.device = distributed.rank_device(cfg.train.device, self._dist)
         report = check_dataset(cfg.data.root, cfg.data, seed)
         if report.trainable:  # an untrainable dataset is reported by prepare_data, with the reason
             _check_fields(cfg, report.index.fields)
-        self.data = data = prepare_data(cfg.data, seed, report)
+        # Only the fields a network reads are fitted and decoded.
+        used_fields = {*cfg.teacher.fields, *cfg.student.fields}
+        self.data = data = prepare_data(cfg.data, seed, report, fields=used_fields)
         previous = self._previous_summary.get("dataset_fingerprint")
         if previous and previous != data.fingerprint:
             raise WorkbenchError(f"The dataset in {cfg.data.root} changed since this run started (its fingerprint "
@@ -244,15 +296,16 @@ class Trainer:
         if self._teacher_source:
             self._load_reused_teacher(data.fingerprint)
 
-        val_indices = data.val.sample_indices
-        samples = data.report.index.samples
-        atomic_write_json(self.run_dir / "samples.json", [
-            {"index": i, "id": samples[i].id, "label": samples[i].label, "values": samples[i].values}
-            for i in val_indices])
-        data.preprocessing.save(self.run_dir / "preprocessing.json")
+        if self._dist.is_main:
+            samples = data.report.index.samples
+            atomic_write_json(self.run_dir / "samples.json", [
+                {"index": i, "id": samples[i].id, "label": samples[i].label, "values": samples[i].values}
+                for i in data.val.sample_indices])
+            data.preprocessing.save(self.run_dir / "preprocessing.json")
         self._val_loader = make_loader(data.val, cfg.train.batch_size, False, seed, cfg.data.num_workers)
         self._summary_base.update({
             "device": str(self.device), "device_name": device_name(self.device), "precision": cfg.train.precision,
+            "world_size": self._dist.world_size,
             "versions": _versions(), "dataset_fingerprint": data.fingerprint, "class_names": self.class_names,
             "params": self._params(), "stages": self._stages,
             "teacher_source": str(self._teacher_source["run_dir"]) if self._teacher_source else None,
@@ -270,6 +323,8 @@ class Trainer:
         if source["class_names"] != self.class_names:
             raise WorkbenchError(f"The teacher in {source['run_dir']} knows other classes than this dataset.")
         self.teacher.load_state_dict(source["checkpoint"]["model"])
+        if not self._dist.is_main:
+            return
         save_checkpoint(checkpoint_file(self.run_dir, "teacher", "best"), {
             "net": "teacher", "which": "best", "model": _cpu_state(self.teacher),
             "epoch": source["checkpoint"].get("epoch"), "metrics": source["checkpoint"].get("metrics", {}),
@@ -290,10 +345,12 @@ class Trainer:
         """This epoch's batches of dataset positions: a shuffle that depends only on (seed, stage, epoch).
 
         A last batch of one sample is dropped: batch norm cannot train on it, nor can the
-        relational and contrastive terms, which compare samples within a batch.
+        relational and contrastive terms, which compare samples within a batch. Under torchrun each
+        rank takes its equal share of the order, so every rank has as many batches, of the same sizes,
+        and ``batch_size`` is per rank.
         """
         generator = torch.Generator().manual_seed(derived_seed(self.cfg.train.seed, "shuffle", stage, epoch))
-        order = torch.randperm(len(self.data.train), generator=generator).tolist()
+        order = distributed.shard(torch.randperm(len(self.data.train), generator=generator).tolist(), self._dist)
         size = self.cfg.train.batch_size
         batches = [order[i:i + size] for i in range(0, len(order), size)]
         if len(batches) > 1 and len(batches[-1]) < 2:
@@ -335,7 +392,7 @@ class Trainer:
         resume = self._resume if self._resume is not None and self._resume["stage"] == stage else None
         if self._resume is not None and self._resume["stage"] == "student" and stage == "teacher":
             # The teacher stage ended before the checkpoint this run resumes from.
-            self.teacher.load_state_dict(load_checkpoint(checkpoint_file(self.run_dir, "teacher", "best"))["model"])
+            self._load_best_teacher()
             return True
 
         if stage == "teacher":
@@ -364,14 +421,28 @@ class Trainer:
             best = {name: _Best(**values) for name, values in state["best"].items()}
             bad_epochs, epochs_done, batches_done = state["bad_epochs"], state["epochs_done"], state["batches_done"]
             stage_done, self._step = state["stage_done"], state["step"]
-            set_rng_state(state["rng"])
+            if self._dist.enabled:
+                distributed.set_rng_state(state["rng_by_rank"][self._dist.rank], self.device)
+            else:
+                set_rng_state(state["rng"])
         else:
             self._step = 0
-            torch.manual_seed(derived_seed(self.cfg.train.seed, "train", stage))
+            # Each rank its own stream (dropout, augmentation), the single process the one it always had.
+            rank = ("rank", self._dist.rank) if self._dist.enabled else ()
+            torch.manual_seed(derived_seed(self.cfg.train.seed, "train", stage, *rank))
+        # What the training step calls: the trained modules, in DistributedDataParallel under torchrun.
+        if stage == "teacher":
+            self._train_modules = {"teacher": distributed.wrap(self.teacher, self.device, self._dist)}
+        else:
+            self._train_modules = {"student": distributed.wrap(_StudentWithObjective(self.student, self.objective),
+                                                         self.device, self._dist)}
+            if self.baseline is not None:
+                self._train_modules["baseline"] = distributed.wrap(self.baseline, self.device, self._dist)
 
         self._hooks.call("on_stage_start", {"stage": stage, "epochs": epochs, "start_epoch": epochs_done,
                                             "steps_per_epoch": steps_per_epoch})
-        self._teacher_val = self._validate({"teacher": self.teacher}) if stage == "student" else None
+        self._teacher_val = (self._validate({"teacher": self.teacher})
+                             if stage == "student" and self._dist.is_main else None)
         sampler = _EpochBatches()
         loader = self._train_loader(sampler)
 
@@ -383,7 +454,7 @@ class Trainer:
         epoch = epochs_done
         while not stage_done and epoch < epochs:
             epoch += 1
-            if self._stop.is_set():
+            if self._stop_agreed():
                 checkpoint(epoch - 1, batches_done, False)
                 break
             batches = self._train_batches(stage, epoch)
@@ -402,12 +473,14 @@ class Trainer:
                 payload["seconds"] = now - tick
                 tick = now
                 self._hooks.call("on_train_batch_end", payload)
-                if self._stop.is_set():
+                if self._stop_agreed():
                     break
-            if self._stop.is_set():
+            if self._stop_agreed():
                 checkpoint(epoch - 1, batch_number, False)  # validation too waits for the resume
                 break
-            improved = self._validation_epoch(stage, learners, epoch, best, metric)
+            improved = self._validation_epoch(stage, learners, epoch, best, metric) if self._dist.is_main else False
+            # The other ranks wait here while rank 0 validates; its verdict drives everyone's early stopping.
+            improved = distributed.from_main(improved, self._dist)
             bad_epochs = 0 if improved else bad_epochs + 1
             patience = self.cfg.train.early_stopping_patience
             early_stopped = patience > 0 and bad_epochs >= patience
@@ -417,13 +490,25 @@ class Trainer:
         self._add_time(stage, time.perf_counter() - stage_started)
         if stage_done and stage == "teacher":
             # The student learns from the best teacher, which the summary then reports.
-            self.teacher.load_state_dict(load_checkpoint(checkpoint_file(self.run_dir, "teacher", "best"))["model"])
+            self._load_best_teacher()
         main_best = best[main.name]
         self._hooks.call("on_stage_end", {
             "stage": stage, "epochs_run": epoch if stage_done else epoch - 1,
             "best": {"metric": metric, "value": main_best.value, "epoch": main_best.epoch},
             "stopped": self._stopped, "early_stopped": early_stopped, "summary": self._summary("running")})
         return stage_done
+
+    def _stop_agreed(self) -> bool:
+        """Whether to stop, the same on every rank: a stop requested on any rank (Ctrl-C) ends them all
+        at the same batch. One tiny all-reduce per batch under torchrun; the flag itself on one process."""
+        return distributed.any_rank(self._stop.is_set(), self.device, self._dist)
+
+    def _load_best_teacher(self) -> None:
+        """This run's best teacher: rank 0 reads the file (other machines may not see the run folder)
+        and sends its weights to the other ranks."""
+        if self._dist.is_main:
+            self.teacher.load_state_dict(load_checkpoint(checkpoint_file(self.run_dir, "teacher", "best"))["model"])
+        distributed.broadcast_module(self.teacher, self._dist)
 
     def _train_loader(self, sampler: _EpochBatches) -> Iterable[dict[str, torch.Tensor]]:
         """The stage's training batches, in the order ``sampler`` gives each epoch."""
@@ -442,7 +527,7 @@ class Trainer:
         lr = learners[0].optimizer.param_groups[0]["lr"]
         if stage == "teacher":
             with autocast(device, precision):
-                output = self.teacher(batch)
+                output = self._train_modules["teacher"](batch)
             loss = F.cross_entropy(output.logits.float(), labels, label_smoothing=smoothing)
             terms = {"ce": {"raw": loss, "weighted": loss}}
             losses = [("teacher", loss)]
@@ -452,24 +537,24 @@ class Trainer:
             if self.objective.requires_teacher:
                 with torch.no_grad(), autocast(device, precision):
                     teacher_out = self.teacher(batch)
-            with autocast(device, precision):
-                output = self.student(batch)
-            loss, terms = self.objective(output, teacher_out, batch)
+            output, loss, terms = self._train_modules["student"](batch, teacher_out, device, precision)
             losses = [("student", loss)]
             outputs = {"student": output}
             if self.baseline is not None:
                 with autocast(device, precision):
-                    baseline_out = self.baseline(batch)
+                    baseline_out = self._train_modules["baseline"](batch)
                 losses.append(("baseline", F.cross_entropy(baseline_out.logits.float(), labels,
                                                            label_smoothing=smoothing)))
                 outputs["baseline"] = baseline_out
 
-        # One device-to-host copy per batch for every number the hooks report.
+        # One device-to-host copy per batch for every number the hooks report. Under torchrun they are
+        # means over the ranks (equal batch sizes: over the global batch), so a NaN on any rank is seen
+        # by all, which raise together here, before a gradient all-reduce that would wait for the others.
         with torch.no_grad():
-            values = torch.stack(
+            values = distributed.mean_over_ranks(torch.stack(
                 [part.detach().float() for term in terms.values() for part in (term["raw"], term["weighted"])]
                 + [value.detach().float() for _, value in losses]
-                + [(out.logits.argmax(1) == labels).float().mean() for out in outputs.values()]).tolist()
+                + [(out.logits.argmax(1) == labels).float().mean() for out in outputs.values()]), self._dist).tolist()
         term_values = {name: {"raw": values[2 * i], "weighted": values[2 * i + 1]} for i, name in enumerate(terms)}
         loss_values = dict(zip((name for name, _ in losses), values[2 * len(terms):2 * len(terms) + len(losses)]))
         self._check_finite(stage, term_values, loss_values, epoch, batch_number)
@@ -478,7 +563,7 @@ class Trainer:
             _optimizer_step(learner, value, self.cfg.train.grad_clip)
         accuracies = values[2 * len(terms) + len(losses):]
         payload = {"stage": stage, "epoch": epoch, "batch": batch_number, "batches": batches, "step": self._step,
-                   "samples": int(labels.shape[0]), "lr": lr,
+                   "samples": int(labels.shape[0]) * self._dist.world_size, "lr": lr,
                    "losses": {**term_values, "total": loss_values[learners[0].name]},
                    "train_accuracy": dict(zip(outputs, accuracies))}
         if "baseline" in loss_values:
@@ -585,14 +670,23 @@ class Trainer:
 
     def _save_last(self, stage: str, learners: list[_Learner], epochs_done: int, batches_done: int, stage_done: bool,
                    best: dict[str, _Best], bad_epochs: int, elapsed: float) -> None:
-        """The resume point: ``<stage>-last.pt`` holds the whole training state of the stage."""
+        """The resume point: ``<stage>-last.pt`` holds the whole training state of the stage.
+
+        Called on every rank: under torchrun each rank's RNG state is gathered, so that a resume gives
+        each rank its own stream back; then rank 0 writes the file."""
+        if self._dist.enabled:
+            rng = {"rng_by_rank": distributed.all_ranks(distributed.rng_state(self.device), self._dist)}
+        else:
+            rng = {"rng": rng_state()}
+        if not self._dist.is_main:
+            return
         main = learners[0]
         metrics = self._results.get(main.name, {}).get("final", {})
         training = {
             "stage": stage, "epochs_done": epochs_done, "batches_done": batches_done, "stage_done": stage_done,
             "step": self._step, "learners": {learner.name: learner.state() for learner in learners},
             "best": {name: dataclasses.asdict(value) for name, value in best.items()}, "bad_epochs": bad_epochs,
-            "rng": rng_state(), "results": copy.deepcopy(self._results),
+            **rng, "world_size": self._dist.world_size, "results": copy.deepcopy(self._results),
             "timings": {**self._timings, stage: self._timings.get(stage, 0.0) + elapsed,
                         "total": self._timings.get("total", 0.0) + time.perf_counter() - self._fit_started},
             "events_offset": self._writer.events_offset(),
