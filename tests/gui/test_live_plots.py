@@ -1,0 +1,100 @@
+"""Live plots: buffers keep every point, the timer redraws, smoothing is a debiased EMA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.gui.history import RunHistory, ema
+from workbench.gui.live_plots import NEW_CURVES_PER_TICK, LivePlots
+
+
+def batch(stage: str, step: int, batches: int = 10) -> dict:
+    epoch, index = divmod(step - 1, batches)
+    return {"event": "train_batch", "stage": stage, "epoch": epoch + 1, "batch": index + 1, "batches": batches,
+            "step": step, "samples": 8, "lr": 0.001, "seconds": 0.01,
+            "losses": {"ce": {"raw": 1.0 / step, "weighted": 0.5 / step}, "total": 1.0 / step},
+            "train_accuracy": {stage: min(1.0, step / 100)}}
+
+
+def validation(stage: str, epoch: int, batches: int = 10) -> dict:
+    metrics = {stage: {"val_loss": 1.0 / epoch, "val_accuracy": 0.5 + 0.1 * (epoch % 3)}}
+    return {"event": "validation", "stage": stage, "epoch": epoch, "step": epoch * batches, "metrics": metrics}
+
+
+def test_ema_is_debiased_and_continues_across_calls():
+    values = np.random.default_rng(0).normal(size=300)
+    beta = 0.9
+    reference, biased = [], 0.0
+    for t, y in enumerate(values, start=1):
+        biased = beta * biased + (1 - beta) * y
+        reference.append(biased / (1 - beta**t))
+    head, state = ema(values[:77], beta)
+    tail, _ = ema(values[77:], beta, state)
+    np.testing.assert_allclose(np.concatenate([head, tail]), reference, rtol=1e-9, atol=1e-12)
+    assert ema(values, 0.0)[0] == pytest.approx(values)
+
+
+def test_history_puts_the_student_after_the_teacher():
+    history = RunHistory()
+    history.add_event({"event": "stage_start", "stage": "teacher", "epochs": 2, "start_epoch": 0,
+                       "steps_per_epoch": 10})
+    for step in range(1, 21):
+        history.add_event(batch("teacher", step))
+    history.add_event({"event": "stage_start", "stage": "student", "epochs": 1, "start_epoch": 0,
+                       "steps_per_epoch": 10})
+    history.add_event(batch("student", 1))
+    student = history.series["loss:student/ce"]
+    assert (student.x_step[0], student.x_epoch[0]) == (21.0, 2.1)
+    assert history.stage_starts == [("teacher", 0.0, 0.0), ("student", 20.0, 2.0)]
+
+
+def test_slots_only_append_and_the_timer_redraws_everything(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.show()
+    plots.add_event({"event": "stage_start", "stage": "student", "epochs": 500, "start_epoch": 0,
+                     "steps_per_epoch": 10})
+    for step in range(1, 5001):
+        plots.add_event(batch("student", step))
+        if step % 10 == 0:
+            plots.add_event(validation("student", step // 10))
+    assert plots.curve("loss:student/ce") is None  # nothing drawn per event
+
+    with qtbot.waitSignal(plots.redrawn, timeout=2000):
+        pass
+    assert len(plots._curves) <= NEW_CURVES_PER_TICK  # new curves are spread over ticks
+    shown = [name for name in plots.history.series if not name.startswith("weighted:")]  # "raw" is chosen
+    qtbot.waitUntil(lambda: set(plots._curves) == set(shown) and not plots._dirty, timeout=5000)
+    assert plots.curve("loss:student/ce").xData.size == 5000  # full resolution kept
+    assert plots.curve("accuracy:student val").xData.size == 500
+    assert plots.curve("val_loss:student val").xData.size == 500
+    assert plots.curve("lr:student").xData.size == 5000
+    smoothed = plots.curve("loss:student/ce").yData
+    raw = plots.history.series["loss:student/ce"].y
+    assert smoothed[0] == pytest.approx(raw[0]) and not np.allclose(smoothed, raw)
+    assert plots._curves["loss:student/ce"].raw.yData.size == 5000  # the faint raw curve behind
+    best = plots._curves["accuracy:student val"].best
+    assert best.yData[0] == pytest.approx(0.7)
+    assert "★ best val accuracy: student 0.700" in plots.best_label.text()
+
+
+def test_display_options_redraw_without_losing_points(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    for step in range(1, 31):
+        plots.add_event(batch("teacher", step))
+    plots.redraw()
+
+    plots.x_combo.setCurrentText("epoch")
+    plots.loss_combo.setCurrentText("weighted")
+    plots.smoothing_slider.setValue(0)
+    plots.log_check.setChecked(True)
+    plots.redraw()
+
+    assert plots.curve("loss:teacher/ce") is None
+    weighted = plots.curve("weighted:teacher/ce")
+    assert weighted.xData[-1] == pytest.approx(3.0)  # 30 steps of 10 batches: epoch 3
+    assert weighted.yData == pytest.approx(plots.history.series["weighted:teacher/ce"].y)
+    assert plots.plots["loss"].ctrl.logYCheck.isChecked()
+    assert "at epoch" in plots._describe_at("loss", 1.0)

@@ -1,0 +1,44 @@
+"""PySide6 6.12 on CPython 3.11 drops references to None/True on void calls and emits; the app must survive."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+import workbench.gui  # noqa: F401  (installs the fix)
+from workbench.gui import qt_fixes
+
+
+class Emitter(QObject):
+    fired = Signal(object)
+
+
+def test_many_void_calls_and_emits_do_not_abort():
+    emitter = Emitter()
+    for i in range(200_000):  # unfixed, this frees None and True and aborts the interpreter
+        emitter.setObjectName("emitter")
+        emitter.fired.emit(i)
+    assert emitter.objectName() == "emitter"
+
+
+def test_install_is_idempotent():
+    assert qt_fixes.install() == qt_fixes.install()
+
+
+def test_cyclic_garbage_is_collected_on_the_gui_thread(qtbot):
+    import gc
+    import threading
+    import weakref
+
+    from workbench.gui.app import create_application
+
+    create_application()
+    assert not gc.isenabled()  # no collection can start in a worker thread
+    finalized_in = []
+    holder = Emitter()
+    holder.cycle = holder  # only the cyclic collector can free this
+    weakref.finalize(holder, lambda: finalized_in.append(threading.current_thread()))
+    del holder
+    allocations = [{} for _ in range(5 * gc.get_threshold()[0])]  # enough to be worth a collection
+    qtbot.waitUntil(lambda: bool(finalized_in), timeout=5000)  # the GUI-thread timer collects it
+    assert finalized_in == [threading.main_thread()]
+    assert allocations

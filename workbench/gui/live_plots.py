@@ -1,0 +1,419 @@
+"""Live plots of a run: losses, accuracies, learning rate and distillation gain.
+
+Slots only append to :class:`RunHistory` buffers; a timer redraws at most
+``REDRAW_HZ`` times a second, and only the series that changed, with ``setData``. Curves
+keep the full-resolution data; pyqtgraph thins only what it draws (peak downsampling,
+clip to view).
+
+The view ranges are fitted here, not by pyqtgraph's auto-range: auto-range changes the
+axes on every redraw, and re-laying out eight axes costs ~40 ms a frame, which is the
+GUI thread's whole budget. Fitted ranges grow in steps and shrink only when the data
+fills less than a third of the view, so axes change rarely. The x range of a live run is
+its planned length from the start. Panning or zooming turns fitting off ("follow").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from workbench.gui.history import NETS, RunHistory, ema
+from workbench.gui.plotting import PALETTE, TOTAL_COLOUR, colour
+
+REDRAW_HZ = 20
+PLOTS = {  # plot key -> (title, y label)
+    "loss": ("Loss terms", "loss"),
+    "accuracy": ("Accuracy (train per batch, validation per epoch)", "accuracy"),
+    "lr": ("Learning rate", "lr"),
+    "gain": ("Distillation gain (student − baseline, val accuracy)", "gain"),
+}
+# Which buffers each plot draws; the loss plot draws raw or weighted terms, plus validation losses.
+SOURCES = {"loss": ("loss", "val_loss"), "accuracy": ("accuracy",), "lr": ("lr",), "gain": ("gain",)}
+BEST = {"accuracy": max, "val_loss": min, "gain": max}  # which validation value counts as best
+LOG_PLOTS = ("loss", "lr")  # the plots that "log y" applies to
+NEW_CURVES_PER_TICK = 2  # creating a curve (and its legend entry) costs ~7 ms: spread a stage's new ones over ticks
+RANGE_MARGIN = 0.08  # share of the data's span added around it when a range is refitted
+SHRINK_BELOW = 1 / 3  # refit a range when the data fills less than this share of it
+
+
+@dataclass
+class _Curve:
+    plot_key: str
+    item: pg.PlotDataItem
+    raw: pg.PlotDataItem | None  # the faint unsmoothed curve behind a smoothed one
+    best: pg.PlotDataItem | None  # star on the best validation point
+    version: int = -1
+    drawn_as: tuple = ()
+    smoothed: np.ndarray = field(default_factory=lambda: np.empty(0))
+    ema_state: tuple[float, int] = (0.0, 0)
+    ema_beta: float = -1.0
+
+
+class LivePlots(QWidget):
+    """Four linked plots with x-axis, raw/weighted, log-y and smoothing controls and a hover read-out."""
+
+    redrawn = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.history = RunHistory()
+        self.planned_x: dict[str, float] = {}  # "step"/"epoch" -> length of the live run, when known
+        self._curves: dict[str, _Curve] = {}
+        self._colours: dict[str, int] = {}
+        self._stage_lines: list[pg.InfiniteLine] = []
+        self._dirty = True
+
+        self.x_combo = QComboBox(self)
+        self.x_combo.addItems(["step", "epoch"])
+        self.x_combo.setToolTip("x axis: optimiser steps, or epochs (fractional within an epoch).")
+        self.loss_combo = QComboBox(self)
+        self.loss_combo.addItems(["raw", "weighted"])
+        self.loss_combo.setToolTip("Loss terms as computed (raw), or multiplied by their weight (weighted).")
+        self.log_check = QCheckBox("log y", self)
+        self.log_check.setToolTip("Logarithmic y axis for the loss and learning-rate plots.")
+        self.smoothing_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.smoothing_slider.setRange(0, 99)
+        self.smoothing_slider.setValue(60)
+        self.smoothing_slider.setMaximumWidth(160)
+        self.smoothing_slider.setToolTip("Exponential moving average (debiased) of the per-batch curves; "
+                                         "the raw curve stays faint behind.")
+        self.smoothing_label = QLabel(self)
+        self.follow_check = QCheckBox("follow", self)
+        self.follow_check.setChecked(True)
+        self.follow_check.setToolTip("Fit the views to the data as it grows. Panning or zooming turns this off.")
+        self.readout = QLabel("Hover over a plot to read values.", self)
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.best_label = QLabel(self)
+        controls = QHBoxLayout()
+        for text, widget in (("x:", self.x_combo), ("loss:", self.loss_combo)):
+            controls.addWidget(QLabel(text, self))
+            controls.addWidget(widget)
+        controls.addWidget(self.log_check)
+        controls.addWidget(QLabel("smoothing:", self))
+        controls.addWidget(self.smoothing_slider)
+        controls.addWidget(self.smoothing_label)
+        controls.addWidget(self.follow_check)
+        controls.addStretch(1)
+        controls.addWidget(self.best_label)
+
+        self.graphics = pg.GraphicsLayoutWidget(self)
+        self.plots: dict[str, pg.PlotItem] = {}
+        for i, (key, (title, y_label)) in enumerate(PLOTS.items()):
+            plot = self.graphics.addPlot(row=i // 2, col=i % 2, title=title)
+            plot.setLabel("left", y_label)
+            # No grid: pyqtgraph draws it with the axes, so every curve update would repaint the tick
+            # labels too; without it a frame paints in ~3 ms instead of ~16 ms.
+            # Loss curves fall over a run: its lower left corner is the emptiest.
+            plot.addLegend(offset=(8, -8) if key == "loss" else (-8, 8), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 210),
+                           pen=pg.mkPen("#c8c8c8"), colCount=2 if key == "loss" else 1)
+            plot.getAxis("left").enableAutoSIPrefix(False)  # "accuracy (x0.001)" reads worse than 0.6
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setClipToView(True)
+            plot.vb.disableAutoRange()
+            plot.vb.sigRangeChangedManually.connect(self._on_view_range_changed_manually)
+            plot.hideButtons()  # pyqtgraph's auto-range button would fight the fitted ranges; "follow" replaces it
+            if self.plots:
+                plot.setXLink(self.plots["loss"])
+            self.plots[key] = plot
+        self.cursors = {key: pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#999999", width=1))
+                        for key in self.plots}
+        for key, cursor in self.cursors.items():
+            cursor.hide()
+            self.plots[key].addItem(cursor, ignoreBounds=True)
+        self._mouse_proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30,
+                                           slot=self._on_scene_mouse_moved)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.readout)
+
+        self.x_combo.currentTextChanged.connect(self._on_display_option_changed)
+        self.loss_combo.currentTextChanged.connect(self._on_loss_combo_changed)
+        self.log_check.toggled.connect(self._on_log_check_toggled)
+        self.smoothing_slider.valueChanged.connect(self._on_smoothing_slider_changed)
+        self.redraw_timer = QTimer(self)
+        self.redraw_timer.setInterval(1000 // REDRAW_HZ)
+        self.redraw_timer.timeout.connect(self._on_redraw_timer_timeout)
+        self.redraw_timer.start()
+        self._show_x_label()
+        self._on_smoothing_slider_changed(self.smoothing_slider.value())
+
+    # ------------------------------------------------------------------ data in
+
+    def reset(self, run_dir: str = "") -> None:
+        """Forget the shown run's curves (a new run starts, or a past one is opened)."""
+        for name in list(self._curves):
+            self._remove_curve(name)
+        for line in self._stage_lines:
+            for plot in self.plots.values():
+                if line in plot.items:
+                    plot.removeItem(line)
+        self._stage_lines = []
+        self._colours = {}
+        self.planned_x = {}
+        self.follow_check.setChecked(True)
+        self.history = RunHistory(run_dir=run_dir)
+        self.best_label.setText("")
+        self._dirty = True
+
+    def add_event(self, event: dict) -> None:
+        self.history.add_event(event)
+        if event.get("event") == "fit_start" and event.get("epochs") and event.get("steps_per_epoch"):
+            stages = [s for s in event.get("stages", event["epochs"]) if s in event["epochs"]]
+            self.planned_x = {"step": float(sum(event["epochs"][s] * event["steps_per_epoch"].get(s, 0)
+                                                for s in stages)),
+                              "epoch": float(sum(event["epochs"][s] for s in stages))}
+        self._dirty = True
+
+    @property
+    def smoothing(self) -> float:
+        return self.smoothing_slider.value() / 100.0
+
+    def curve(self, name: str) -> pg.PlotDataItem | None:
+        """The drawn curve of a series, e.g. ``accuracy:student val`` (for tests and screenshots)."""
+        curve = self._curves.get(name)
+        return curve.item if curve else None
+
+    # ------------------------------------------------------------------ redraw
+
+    def redraw(self, new_curves_limit: int | None = None) -> None:
+        """Bring every changed series onto its plot; called by the timer, or directly when needed.
+
+        With ``new_curves_limit`` (the timer's case) at most that many curves are created now;
+        the rest come on the next ticks, so that a new stage does not stall the GUI thread.
+        """
+        self._dirty = False
+        created = 0
+        x_mode = self.x_combo.currentText()
+        loss_source = self.loss_combo.currentText().replace("raw", "loss")
+        beta = self.smoothing
+        for name, buffer in list(self.history.series.items()):
+            source = name.split(":", 1)[0]
+            if source in ("loss", "weighted") and source != loss_source:
+                continue
+            curve = self._curves.get(name)
+            if curve is None:
+                if new_curves_limit is not None and created >= new_curves_limit:
+                    self._dirty = True
+                    continue
+                curve = self._create_curve(name)
+                created += 1
+            drawn_as = (x_mode, beta)
+            if curve.version == buffer.version and curve.drawn_as == drawn_as:
+                continue
+            x = buffer.x_step if x_mode == "step" else buffer.x_epoch
+            if curve.raw is not None and beta > 0:
+                curve.item.setData(x, self._smoothed(curve, buffer.y, beta))
+                curve.raw.setData(x, buffer.y)
+                curve.raw.show()
+            else:
+                curve.item.setData(x, buffer.y)
+                if curve.raw is not None:
+                    curve.raw.hide()
+            if curve.best is not None:
+                self._mark_best(name, curve, x, buffer.y)
+            curve.version, curve.drawn_as = buffer.version, drawn_as
+        self._show_stage_lines(x_mode)
+        self._show_bests()
+        if self.follow_check.isChecked():
+            self._fit_ranges(x_mode)
+        self.redrawn.emit()
+
+    def _fit_ranges(self, x_mode: str) -> None:
+        """Refit a view only when its data left it, or fills too little of it (see the module docstring)."""
+        x_high = self.planned_x.get(x_mode, 0.0)
+        bounds: dict[str, list[float]] = {key: [np.inf, -np.inf] for key in self.plots}
+        for curve in self._curves.values():
+            plot_key = curve.plot_key
+            for item in (curve.item, curve.raw):
+                if item is None or not item.isVisible() or item.yData is None or item.yData.size == 0:
+                    continue
+                x_high = max(x_high, float(item.xData[-1]))
+                y = item.yData
+                if plot_key in LOG_PLOTS and self.log_check.isChecked():
+                    y = np.log10(y[y > 0])
+                y = y[np.isfinite(y)]
+                if y.size:
+                    bounds[plot_key][0] = min(bounds[plot_key][0], float(y.min()))
+                    bounds[plot_key][1] = max(bounds[plot_key][1], float(y.max()))
+        (x_low_now, x_high_now), _ = self.plots["loss"].vb.viewRange()
+        if x_high > 0 and (x_high > x_high_now or x_high < x_low_now + SHRINK_BELOW * (x_high_now - x_low_now)):
+            self.plots["loss"].setXRange(-0.01 * x_high, x_high * 1.03, padding=0)  # room for the end's star
+        for key, (low, high) in bounds.items():
+            if not np.isfinite(low):
+                continue
+            _, (view_low, view_high) = self.plots[key].vb.viewRange()
+            span = max(high - low, abs(high) * 1e-3, 1e-12)
+            if low < view_low or high > view_high or span < SHRINK_BELOW * (view_high - view_low):
+                self.plots[key].setYRange(low - RANGE_MARGIN * span, high + RANGE_MARGIN * span, padding=0)
+
+    def _smoothed(self, curve: _Curve, y: np.ndarray, beta: float) -> np.ndarray:
+        """Extend the curve's EMA by the points added since the last redraw (all of them if beta changed)."""
+        if curve.ema_beta != beta or curve.ema_state[1] > y.size:
+            curve.smoothed, curve.ema_state, curve.ema_beta = np.empty(0), (0.0, 0), beta
+        seen = curve.ema_state[1]
+        if seen < y.size:
+            new, curve.ema_state = ema(y[seen:], beta, curve.ema_state)
+            curve.smoothed = np.concatenate([curve.smoothed, new])
+        return curve.smoothed
+
+    def _create_curve(self, name: str) -> _Curve:
+        source, label = name.split(":", 1)
+        plot_key = next(key for key, sources in SOURCES.items() if source in sources or
+                        (key == "loss" and source == "weighted"))
+        plot = self.plots[plot_key]
+        is_validation = label.endswith(" val") or source == "gain"
+        index = self._colour_index(source, label)
+        pen = pg.mkPen(colour(index), width=1, style=Qt.PenStyle.DashLine if source == "val_loss" else
+                       Qt.PenStyle.SolidLine)
+        if is_validation:
+            item = plot.plot(pen=pen, symbol="o", symbolSize=6, symbolBrush=colour(index), symbolPen=None,
+                             name=label)
+            best = pg.PlotDataItem(symbol="star", symbolSize=16, symbolBrush=colour(index),
+                                   symbolPen=pg.mkPen("#202020", width=1), pen=None)
+            plot.addItem(best)
+            raw = None
+        else:
+            faint = QColor(colour(index))
+            faint.setAlpha(55)
+            raw = pg.PlotDataItem(pen=pg.mkPen(faint, width=1), skipFiniteCheck=True)
+            raw.setDownsampling(auto=True, method="peak")
+            raw.setClipToView(True)
+            plot.addItem(raw)
+            item = plot.plot(pen=pen, name=label, skipFiniteCheck=True)
+            best = None
+        item.setDownsampling(auto=True, method="peak")
+        item.setClipToView(True)
+        curve = _Curve(plot_key, item, raw, best)
+        self._curves[name] = curve
+        return curve
+
+    def _colour_index(self, source: str, label: str) -> int:
+        """Nets keep one colour everywhere (teacher, student, baseline); loss terms one colour per term.
+
+        Teacher and student terms of the same name share a colour: their stages never overlap in x.
+        """
+        net = label.removesuffix(" val").removesuffix(" train")
+        if source in ("accuracy", "val_loss", "lr") and net in NETS:
+            return NETS.index(net)
+        if source == "gain":
+            return len(NETS)
+        term = label.split("/")[-1]
+        if label.startswith("baseline/"):
+            return NETS.index("baseline")
+        if term == "total":
+            return TOTAL_COLOUR
+        free = [i for i in range(len(NETS) + 1, len(PALETTE)) if i != TOTAL_COLOUR]
+        return self._colours.setdefault(term, free[len(self._colours) % len(free)])
+
+    def _remove_curve(self, name: str) -> None:
+        curve = self._curves.pop(name)
+        for item in (curve.item, curve.raw, curve.best):
+            if item is None:
+                continue
+            for plot in self.plots.values():
+                if item in plot.items:
+                    plot.removeItem(item)  # also takes it out of the legend
+
+    def _mark_best(self, name: str, curve: _Curve, x: np.ndarray, y: np.ndarray) -> None:
+        pick = BEST.get(name.split(":", 1)[0], max)
+        finite = np.isfinite(y)
+        if not finite.any():
+            return
+        values = np.where(finite, y, np.inf if pick is min else -np.inf)
+        i = int(np.argmin(values) if pick is min else np.argmax(values))
+        curve.best.setData([x[i]], [y[i]])
+
+    def _show_bests(self) -> None:
+        parts = []
+        for name, buffer in self.history.series.items():
+            source, label = name.split(":", 1)
+            if source == "accuracy" and label.endswith(" val") and buffer.size:
+                parts.append(f"{label.removesuffix(' val')} {np.nanmax(buffer.y):.3f}")
+        self.best_label.setText(("★ best val accuracy: " + ", ".join(parts)) if parts else "")
+
+    def _show_stage_lines(self, x_mode: str) -> None:
+        starts = [(stage, xs if x_mode == "step" else xe) for stage, xs, xe in self.history.stage_starts if xs > 0]
+        while len(self._stage_lines) < len(starts) * len(self.plots):
+            for plot in self.plots.values():
+                line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888888", width=1,
+                                                                             style=Qt.PenStyle.DotLine))
+                plot.addItem(line, ignoreBounds=True)
+                self._stage_lines.append(line)
+        for i, line in enumerate(self._stage_lines):
+            line.setValue(starts[i // len(self.plots)][1])
+
+    def _show_x_label(self) -> None:
+        for plot in self.plots.values():
+            plot.setLabel("bottom", self.x_combo.currentText())
+
+    # ------------------------------------------------------------------ handlers
+
+    @Slot()
+    def _on_redraw_timer_timeout(self) -> None:
+        if self._dirty and self.isVisible():  # a hidden tab costs nothing; it catches up when shown
+            self.redraw(new_curves_limit=NEW_CURVES_PER_TICK)
+
+    @Slot(str)
+    def _on_display_option_changed(self, _text: str) -> None:
+        self._show_x_label()
+        self._dirty = True
+
+    @Slot(str)
+    def _on_loss_combo_changed(self, _text: str) -> None:
+        for name in [n for n in self._curves if n.split(":", 1)[0] in ("loss", "weighted")]:
+            self._remove_curve(name)
+        self.plots["loss"].setTitle(f"Loss terms ({self.loss_combo.currentText()})")
+        self._dirty = True
+
+    @Slot(bool)
+    def _on_log_check_toggled(self, on: bool) -> None:
+        for key in LOG_PLOTS:
+            self.plots[key].setLogMode(x=False, y=on)
+            self.plots[key].setYRange(0, 1, padding=0)  # the old range is in the other scale: refit from scratch
+        self._dirty = True
+
+    @Slot(object)
+    def _on_view_range_changed_manually(self, _axes: object) -> None:
+        self.follow_check.setChecked(False)  # the user looks somewhere: stop moving the view
+
+    @Slot(int)
+    def _on_smoothing_slider_changed(self, value: int) -> None:
+        self.smoothing_label.setText(f"{value / 100:.2f}")
+        self._dirty = True
+
+    def _on_scene_mouse_moved(self, event: tuple) -> None:
+        position = event[0]
+        for key, plot in self.plots.items():
+            if not plot.sceneBoundingRect().contains(position):
+                continue
+            x = plot.vb.mapSceneToView(position).x()
+            for cursor in self.cursors.values():
+                cursor.setValue(x)
+                cursor.show()
+            self.readout.setText(self._describe_at(key, x))
+            return
+
+    def _describe_at(self, plot_key: str, x: float) -> str:
+        """The value of each drawn series of a plot at the data point nearest to ``x``."""
+        x_mode = self.x_combo.currentText()
+        parts = []
+        for name, curve in self._curves.items():
+            if curve.item not in self.plots[plot_key].items or not curve.item.isVisible():
+                continue
+            xs, ys = curve.item.xData, curve.item.yData
+            if xs is None or xs.size == 0:
+                continue
+            i = int(np.clip(np.searchsorted(xs, x), 0, xs.size - 1))
+            if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
+                i -= 1
+            parts.append(f"{name.split(':', 1)[1]} = {ys[i]:.4g}")
+        where = f"{x_mode} {x:.0f}" if x_mode == "step" else f"epoch {x:.2f}"
+        return f"{PLOTS[plot_key][0]} at {where}: " + ("; ".join(parts) if parts else "no data")

@@ -1,0 +1,488 @@
+"""Data panel: choose a dataset folder, see its check, pick the teacher's and the student's fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QImage, QKeySequence, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.config import ExperimentConfig
+from workbench.gui.forms import DataclassForm
+from workbench.gui.overview import DatasetOverview, inspect_dataset
+from workbench.gui.plotting import PALETTE, set_bars, small_plot
+from workbench.gui.tasks import BackgroundJob
+
+DATA_OPTIONS = ["val_fraction", "image_size", "augment", "text_max_length", "cache_mb", "num_workers"]
+MAX_RECENT = 8
+PREVIEW_CELL_WIDTH = 140  # captions wrap inside; the grid never widens the panel
+
+
+class ProblemsTable(QTableView):
+    """Severity, file and reason of every problem; sortable, and Ctrl+C copies the selected rows."""
+
+    COLUMNS = ("Severity", "File", "Reason")
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.source_model = QStandardItemModel(0, len(self.COLUMNS), self)
+        self.source_model.setHorizontalHeaderLabels(list(self.COLUMNS))
+        proxy = QSortFilterProxyModel(self)
+        proxy.setSourceModel(self.source_model)
+        self.setModel(proxy)
+        self.setSortingEnabled(True)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.verticalHeader().hide()
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.setColumnWidth(1, 220)
+        copy = QAction("Copy", self)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_selection)
+        self.addAction(copy)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+
+    def set_problems(self, problems: list) -> None:
+        self.source_model.removeRows(0, self.source_model.rowCount())
+        for problem in problems:
+            self.source_model.appendRow([QStandardItem(problem.severity), QStandardItem(problem.path),
+                                         QStandardItem(problem.reason)])
+
+    def copy_selection(self) -> str:
+        """Selected rows (all rows when none is selected) as tab-separated text, on the clipboard."""
+        model = self.model()
+        rows = sorted({index.row() for index in self.selectionModel().selectedIndexes()}) or range(model.rowCount())
+        lines = ["\t".join(model.index(row, col).data() for col in range(model.columnCount())) for row in rows]
+        text = "\n".join(lines)
+        QApplication.clipboard().setText(text)
+        return text
+
+
+class FieldPicker(QTableWidget):
+    """Each dataset field with its kind and source, and whether the teacher and the student see it."""
+
+    selection_changed = Signal(list, list)  # teacher fields, student fields
+    TEACHER_COLUMN, STUDENT_COLUMN = 3, 4
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(0, 5, parent)
+        self.setHorizontalHeaderLabels(["Field", "Type", "Source", "Teacher", "Student"])
+        self.verticalHeader().hide()
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeaderItem(self.TEACHER_COLUMN).setToolTip("Fields the teacher network sees (fused).")
+        self.horizontalHeaderItem(self.STUDENT_COLUMN).setToolTip("Fields the student network sees.")
+        self._filling = False
+        self.itemChanged.connect(self._on_item_changed)
+
+    def set_fields(self, fields: dict, teacher: list[str], student: list[str]) -> None:
+        self._filling = True
+        self.setRowCount(len(fields))
+        for row, info in enumerate(fields.values()):
+            shape = f" {tuple(info.shape)}" if info.shape else ""
+            kind = f"{info.kind}{shape}{' (grayscale)' if info.grayscale else ''}"
+            for col, text in enumerate((info.name, kind, info.source)):
+                self.setItem(row, col, QTableWidgetItem(text))
+            for col, chosen in ((self.TEACHER_COLUMN, teacher), (self.STUDENT_COLUMN, student)):
+                item = QTableWidgetItem()
+                item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
+                item.setCheckState(Qt.CheckState.Checked if info.name in chosen else Qt.CheckState.Unchecked)
+                self.setItem(row, col, item)
+        self.setFixedHeight(self.horizontalHeader().height() + 6 + sum(self.rowHeight(r) for r in range(len(fields))))
+        self._filling = False
+
+    def chosen(self, column: int) -> list[str]:
+        return [self.item(row, 0).text() for row in range(self.rowCount())
+                if self.item(row, column).checkState() == Qt.CheckState.Checked]
+
+    def set_checked(self, field: str, column: int, checked: bool) -> None:
+        for row in range(self.rowCount()):
+            if self.item(row, 0).text() == field:
+                self.item(row, column).setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+
+    @Slot(QTableWidgetItem)
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if not self._filling and item.column() in (self.TEACHER_COLUMN, self.STUDENT_COLUMN):
+            self.selection_changed.emit(self.chosen(self.TEACHER_COLUMN), self.chosen(self.STUDENT_COLUMN))
+
+
+class PreviewGrid(QWidget):
+    """A few paired samples: thumbnail, caption and label."""
+
+    COLUMNS = 6
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.cells: list[QWidget] = []
+
+    def set_samples(self, previews: list) -> None:
+        for cell in self.cells:
+            self.grid.removeWidget(cell)
+            cell.deleteLater()
+        self.cells = []
+        for i, preview in enumerate(previews):
+            cell = QFrame(self)
+            cell.setFrameShape(QFrame.Shape.StyledPanel)
+            cell.setFixedWidth(PREVIEW_CELL_WIDTH)
+            layout = QVBoxLayout(cell)
+            picture = QLabel(cell)
+            picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            picture.setMinimumHeight(64)
+            if preview.thumbnail is not None:
+                picture.setPixmap(_pixmap(preview.thumbnail).scaled(
+                    64, 64, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+            else:
+                picture.setText("(no image)")
+            caption = QLabel(preview.caption or "(no caption)", cell)
+            caption.setWordWrap(True)
+            caption.setToolTip(preview.sample_id)
+            label = QLabel(f"<b>{preview.label}</b>", cell)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            for widget in (picture, label, caption):
+                layout.addWidget(widget)
+            self.grid.addWidget(cell, i // self.COLUMNS, i % self.COLUMNS)
+            self.cells.append(cell)
+
+
+def _pixmap(array: np.ndarray) -> QPixmap:
+    height, width, _ = array.shape
+    image = QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy())  # copy: the QImage must not outlive the numpy buffer
+
+
+class DataPanel(QWidget):
+    """Edits ``config.data`` and the networks' field lists; announces each finished check."""
+
+    check_started = Signal(str)
+    check_finished = Signal(object)  # DatasetOverview
+    check_failed = Signal(str)
+    fields_changed = Signal(list, list)  # teacher fields, student fields (user's choice)
+    sample_requested = Signal()
+    edited = Signal(str)
+
+    def __init__(self, config: ExperimentConfig, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.config = config
+        self.overview: DatasetOverview | None = None
+        self._job: BackgroundJob | None = None
+        self._pending_root: str | None = None
+        self.recent: list[str] = []
+        self.setAcceptDrops(True)
+
+        self.first_start_banner = QFrame(self)
+        self.first_start_banner.setObjectName("firstStartBanner")
+        self.first_start_banner.setStyleSheet("#firstStartBanner { background: #eaf3fb; border: 1px solid #9cc3e6;"
+                                              " border-radius: 4px; }")
+        banner_layout = QHBoxLayout(self.first_start_banner)
+        self.banner_label = QLabel("<b>No dataset yet.</b> Create the built-in sample (shapes with captions) "
+                                   "to try the workbench, or choose a folder of your own.", self.first_start_banner)
+        self.banner_label.setWordWrap(True)
+        self.create_sample_button = QPushButton("Create sample dataset", self.first_start_banner)
+        self.create_sample_button.setDefault(True)
+        self.create_sample_button.clicked.connect(self._on_create_sample_clicked)
+        banner_layout.addWidget(self.banner_label, 1)
+        banner_layout.addWidget(self.create_sample_button)
+
+        self.path_edit = QLineEdit(self)
+        self.path_edit.setPlaceholderText("Dataset folder: class folders, or a manifest.csv / manifest.jsonl")
+        self.path_edit.returnPressed.connect(self._on_path_edit_return_pressed)
+        self.choose_button = QPushButton("Choose folder…", self)
+        self.choose_button.clicked.connect(self._on_choose_button_clicked)
+        self.recent_button = QToolButton(self)
+        self.recent_button.setText("Recent")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self.recent_button)
+        self.recent_button.setMenu(self.recent_menu)
+        self.recheck_button = QPushButton("Check again", self)
+        self.recheck_button.clicked.connect(self._on_recheck_button_clicked)
+        self.busy_bar = QProgressBar(self)
+        self.busy_bar.setRange(0, 0)  # indeterminate: the check reports no progress
+        self.busy_bar.setMaximumWidth(160)
+        self.busy_bar.hide()
+        self.status_label = QLabel("Drop a dataset folder here, or choose one.", self)
+        self.status_label.setWordWrap(True)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Dataset:", self))
+        top.addWidget(self.path_edit, 1)
+        for widget in (self.choose_button, self.recent_button, self.recheck_button, self.busy_bar):
+            top.addWidget(widget)
+
+        self.summary_label = QLabel(self)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary_label.setWordWrap(True)
+        self.field_picker = FieldPicker(self)
+        self.field_picker.selection_changed.connect(self._on_field_picker_selection_changed)
+        self.options_form = DataclassForm(config.data, "data", DATA_OPTIONS, self)
+        self.options_form.edited.connect(self._on_options_form_edited)
+        self.problems_table = ProblemsTable(self)
+        self.problems_box = QGroupBox("Problems", self)
+        QVBoxLayout(self.problems_box).addWidget(self.problems_table)
+
+        summary_box = QGroupBox("Summary", self)
+        QVBoxLayout(summary_box).addWidget(self.summary_label)
+        fields_box = QGroupBox("Fields: which inputs feed the teacher and the student", self)
+        QVBoxLayout(fields_box).addWidget(self.field_picker)
+        options_box = QGroupBox("Loading options", self)
+        QVBoxLayout(options_box).addWidget(self.options_form)
+
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(summary_box)
+        left_layout.addWidget(fields_box)
+        left_layout.addWidget(options_box)
+        left_layout.addStretch(1)
+
+        self.class_plot = small_plot("Samples per class")
+        self.text_plot = small_plot("Tokens per caption")
+        for plot in (self.class_plot, self.text_plot):
+            plot.setMaximumHeight(210)
+        self.preview_grid = PreviewGrid(self)
+        preview_box = QGroupBox("Preview", self)
+        QVBoxLayout(preview_box).addWidget(self.preview_grid)
+        right = QWidget(self)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        plots = QHBoxLayout()
+        plots.addWidget(self.class_plot)
+        plots.addWidget(self.text_plot)
+        right_layout.addLayout(plots)
+        right_layout.addWidget(self.problems_box, 1)
+        right_layout.addWidget(preview_box)
+
+        self.details = QSplitter(Qt.Orientation.Horizontal, self)
+        self.details.addWidget(left)
+        self.details.addWidget(right)
+        self.details.setStretchFactor(0, 0)
+        self.details.setStretchFactor(1, 1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.details)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.first_start_banner)
+        layout.addLayout(top)
+        layout.addWidget(self.status_label)
+        layout.addWidget(scroll, 1)
+        self.details.setEnabled(False)
+        self.first_start_banner.hide()
+        self._update_recent_menu()
+
+    # ------------------------------------------------------------------ public
+
+    def set_config(self, config: ExperimentConfig) -> None:
+        """Edit another config (File > New / Open); checks its dataset if it names one."""
+        self.config = config
+        self.options_form.set_object(config.data)
+        self.path_edit.setText(config.data.root)
+        if self.overview is not None:
+            self._show_fields()
+        if config.data.root and (self.overview is None or
+                                 Path(config.data.root) != Path(self.overview.report.index.root)):
+            self.check_folder(config.data.root)
+
+    def show_first_start(self, shown: bool) -> None:
+        self.first_start_banner.setVisible(shown)
+
+    def set_recent(self, folders: list[str]) -> None:
+        self.recent = list(folders)[:MAX_RECENT]
+        self._update_recent_menu()
+
+    def is_checking(self) -> bool:
+        return self._job is not None
+
+    def check_folder(self, folder: str) -> None:
+        """Check ``folder`` in the background; a newer request replaces one still running."""
+        folder = str(Path(folder).expanduser().resolve())
+        self.path_edit.setText(folder)
+        if self._job is not None:
+            self._pending_root = folder  # checked when the running job reports
+            return
+        self.config.data.root = folder
+        self.busy_bar.show()
+        self.status_label.setText(f"Checking {folder}…")
+        data_cfg, seed = self.config.copy().data, self.config.train.seed
+        self._job = BackgroundJob(lambda: inspect_dataset(folder, data_cfg, seed), self)
+        self._job.succeeded.connect(self._on_check_job_succeeded)
+        self._job.failed.connect(self._on_check_job_failed)
+        self._job.start()
+        self.check_started.emit(folder)
+
+    def refresh_fields(self) -> None:
+        """Show the config's field choice (after the window changed it)."""
+        self._show_fields()
+
+    # ------------------------------------------------------------------ drag and drop
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self._dropped_folder(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        folder = self._dropped_folder(event.mimeData())
+        if folder is not None:
+            event.acceptProposedAction()
+            self.check_folder(folder)
+
+    @staticmethod
+    def _dropped_folder(mime) -> str | None:
+        for url in mime.urls() if mime.hasUrls() else []:
+            path = Path(url.toLocalFile())
+            if url.isLocalFile() and path.is_dir():
+                return str(path)
+        return None
+
+    # ------------------------------------------------------------------ handlers
+
+    @Slot()
+    def _on_create_sample_clicked(self) -> None:
+        self.sample_requested.emit()
+
+    @Slot()
+    def _on_choose_button_clicked(self) -> None:
+        start = self.config.data.root or (self.recent[0] if self.recent else str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Choose a dataset folder", start)
+        if folder:
+            self.check_folder(folder)
+
+    @Slot()
+    def _on_path_edit_return_pressed(self) -> None:
+        if self.path_edit.text().strip():
+            self.check_folder(self.path_edit.text().strip())
+
+    @Slot()
+    def _on_recheck_button_clicked(self) -> None:
+        if self.config.data.root:
+            self.check_folder(self.config.data.root)
+
+    @Slot()
+    def _on_recent_action_triggered(self) -> None:
+        action = self.sender()
+        if isinstance(action, QAction):
+            self.check_folder(action.data())
+
+    @Slot(object)
+    def _on_check_job_succeeded(self, overview: DatasetOverview) -> None:
+        self._finish_job()
+        if self._pending_root is not None:
+            return  # a newer folder is being checked; this result is stale
+        self.overview = overview
+        self._remember(str(overview.report.index.root))
+        self.first_start_banner.hide()
+        self._show_overview(overview)
+        self.check_finished.emit(overview)
+
+    @Slot(str, str)
+    def _on_check_job_failed(self, message: str, _details: str) -> None:
+        self._finish_job()
+        if self._pending_root is not None:
+            return
+        self.status_label.setText(f"<span style='color:#b00000'>Cannot check this folder: {message}</span>")
+        self.check_failed.emit(message)
+
+    @Slot(list, list)
+    def _on_field_picker_selection_changed(self, teacher: list, student: list) -> None:
+        self.fields_changed.emit(teacher, student)
+
+    @Slot(str)
+    def _on_options_form_edited(self, key: str) -> None:
+        self.edited.emit(key)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _finish_job(self) -> None:
+        self.busy_bar.hide()
+        if self._job is not None:
+            self._job.deleteLater()
+        self._job = None
+        if self._pending_root is not None:
+            pending, self._pending_root = self._pending_root, None
+            self.check_folder(pending)
+
+    def _remember(self, folder: str) -> None:
+        self.recent = [folder, *(f for f in self.recent if f != folder)][:MAX_RECENT]
+        self._update_recent_menu()
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.recent:
+            action = self.recent_menu.addAction(folder)
+            action.setData(folder)
+            action.triggered.connect(self._on_recent_action_triggered)
+        self.recent_button.setEnabled(bool(self.recent))
+
+    def _show_overview(self, overview: DatasetOverview) -> None:
+        report, index = overview.report, overview.report.index
+        self.details.setEnabled(True)
+        layout = {"manifest": "manifest", "class_folders": "class folders"}.get(index.layout, index.layout)
+        sizes = ", ".join(f"{name} {len(indices)}" for name, indices in report.splits.items())
+        how = "as given" if report.split_source == "given" else f"validation drawn ({report.val_fraction:.0%})"
+        verdict = ("<span style='color:#107010'>trainable</span>" if report.trainable
+                   else f"<span style='color:#b00000'>not trainable: {report.advice}</span>")
+        self.summary_label.setText(
+            f"<table cellspacing=4>"
+            f"<tr><td>Layout</td><td><b>{layout}</b></td></tr>"
+            f"<tr><td>Samples</td><td><b>{len(index.samples)}</b> in {len(index.class_names)} classes</td></tr>"
+            f"<tr><td>Splits</td><td>{sizes} ({how})</td></tr>"
+            f"<tr><td>Problems</td><td>{report.errors} error(s), {report.warnings} warning(s)</td></tr>"
+            f"<tr><td>Verdict</td><td>{verdict}</td></tr></table>")
+        self.status_label.setText(f"Checked {index.root}")
+        self._show_fields()
+        counts = [report.class_counts[name]["total"] for name in index.class_names]
+        set_bars(self.class_plot, list(index.class_names), counts)
+        self._show_text_lengths(overview)
+        self.problems_table.set_problems(report.problems)
+        self.problems_box.setTitle(f"Problems ({len(report.problems)})")
+        self.preview_grid.set_samples(overview.previews)
+
+    def _show_text_lengths(self, overview: DatasetOverview) -> None:
+        self.text_plot.clear()
+        if not overview.text_lengths:
+            self.text_plot.setTitle("Tokens per caption (no text field)")
+            return
+        name, lengths = next(iter(overview.text_lengths.items()))
+        self.text_plot.setTitle(f"Tokens per caption ({name})")
+        if lengths.size:
+            counts = np.bincount(lengths)
+            self.text_plot.plot(np.arange(counts.size + 1) - 0.5, counts, stepMode="center", fillLevel=0,
+                                brush=PALETTE[2], pen=PALETTE[2])
+            self.text_plot.setYRange(0, counts.max() * 1.1, padding=0)
+            self.text_plot.setXRange(-0.5, counts.size - 0.5, padding=0)
+
+    def _show_fields(self) -> None:
+        if self.overview is not None:
+            self.field_picker.set_fields(self.overview.report.index.fields, self.config.teacher.fields,
+                                         self.config.student.fields)

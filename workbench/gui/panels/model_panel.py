@@ -1,0 +1,354 @@
+"""Model panel: teacher and student encoders per field, fusion, embedding; live parameter counts.
+
+Counting builds both networks with the engine's ``build_network`` on the CPU. That takes
+from milliseconds to seconds (a ResNet-18 teacher), so it runs as a background job, a
+short while after the last edit, and a result that an edit made stale is dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.config import EncoderConfig, ExperimentConfig, NetworkConfig
+from workbench.engine.models import build_network, count_parameters
+from workbench.engine.registry import default_encoder, encoder_params, encoders_for
+from workbench.gui.forms import DataclassForm, humanize, make_editor
+from workbench.gui.tasks import BackgroundJob
+
+COUNT_DELAY_MS = 250
+NETWORK_OPTIONS = ["fusion", "fusion_hidden", "embed_dim", "dropout"]
+
+
+def count_network_parameters(config: ExperimentConfig, input_specs: dict, num_classes: int) -> dict[str, Any]:
+    """{"teacher": int or error message, "student": ...}; runs in a pool thread."""
+    counts: dict[str, Any] = {}
+    for name in ("teacher", "student"):
+        try:
+            counts[name] = count_parameters(build_network(getattr(config, name), input_specs, num_classes, name))
+        except Exception as error:  # shown next to the count: the form is mid-edit, not broken
+            counts[name] = str(error)
+    return counts
+
+
+class EncoderEditor(QGroupBox):
+    """One field's encoder: its type (the registered encoders for the field's kind) and its parameters."""
+
+    edited = Signal(str)
+
+    def __init__(self, net_name: str, field: str, kind: str, encoder: EncoderConfig, parent: QWidget | None = None):
+        super().__init__(f"{field} ({kind})", parent)
+        self.key = f"{net_name}.encoders.{field}"
+        self.encoder = encoder
+        self.type_combo = QComboBox(self)
+        self.type_combo.setObjectName(f"{self.key}.type")
+        self.type_combo.addItems(encoders_for(kind))
+        self.type_combo.setCurrentText(encoder.type)
+        self.type_combo.setToolTip(f"Encoder for the {kind} field '{field}'.")
+        self.type_combo.currentTextChanged.connect(self._on_type_combo_changed)
+        self.form = QFormLayout(self)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        self.form.addRow("Encoder", self.type_combo)
+        self.param_editors: dict[str, Any] = {}
+        self._show_params()
+
+    def _show_params(self) -> None:
+        for editor in self.param_editors.values():
+            self.form.removeRow(editor.widget)
+        self.param_editors = {}
+        defaults = encoder_params(self.encoder.type)
+        for name, default in defaults.items():
+            value = self.encoder.params.get(name, default)
+            editor = make_editor(value, {"help": f"{self.encoder.type} parameter '{name}' (default {default!r})."},
+                                 self)
+            editor.widget.setObjectName(f"{self.key}.{name}")
+            editor.edited.connect(self._on_param_edited)
+            editor.setObjectName(name)
+            self.form.addRow(humanize(name), editor.widget)
+            self.param_editors[name] = editor
+
+    @Slot(str)
+    def _on_type_combo_changed(self, encoder_type: str) -> None:
+        if encoder_type and encoder_type != self.encoder.type:
+            self.encoder.type = encoder_type
+            self.encoder.params = dict(encoder_params(encoder_type))
+            self._show_params()
+            self.edited.emit(f"{self.key}.type")
+
+    @Slot(object)
+    def _on_param_edited(self, value: Any) -> None:
+        name = self.sender().objectName()
+        self.encoder.params[name] = value
+        self.edited.emit(f"{self.key}.{name}")
+
+
+class NetworkEditor(QGroupBox):
+    """Encoders of one network's fields, its fusion and embedding size, and its parameter count."""
+
+    edited = Signal(str)
+
+    def __init__(self, net_name: str, network: NetworkConfig, parent: QWidget | None = None):
+        super().__init__(net_name.capitalize(), parent)
+        self.net_name = net_name
+        self.network = network
+        self.count_label = QLabel("Parameters: –", self)
+        self.count_label.setObjectName(f"{net_name}.params")
+        font = self.count_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        font.setBold(True)
+        self.count_label.setFont(font)
+        self.fields_label = QLabel(self)
+        self.encoders_layout = QVBoxLayout()
+        self.options_form = DataclassForm(network, net_name, NETWORK_OPTIONS, self)
+        self.options_form.edited.connect(self._on_options_form_edited)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.count_label)
+        layout.addWidget(self.fields_label)
+        layout.addLayout(self.encoders_layout)
+        layout.addWidget(self.options_form)
+        layout.addStretch(1)
+        self.encoder_editors: dict[str, EncoderEditor] = {}
+
+    def set_network(self, network: NetworkConfig, input_specs: dict[str, dict]) -> None:
+        kinds = {name: spec["kind"] for name, spec in input_specs.items()}
+        shapes = {name: spec.get("shape") for name, spec in input_specs.items()}
+        self.network = network
+        self.options_form.set_object(network)
+        for editor in self.encoder_editors.values():
+            self.encoders_layout.removeWidget(editor)
+            editor.deleteLater()
+        self.encoder_editors = {}
+        self.fields_label.setText("Fields: " + (", ".join(network.fields) or "none: pick them in the Data panel"))
+        for field in network.fields:
+            kind = kinds.get(field)
+            if kind is None:
+                continue  # the dataset has no such field; validation names it
+            if field not in network.encoders:
+                default = default_encoder(kind, shapes.get(field))
+                network.encoders[field] = EncoderConfig(default, dict(encoder_params(default)))
+            encoder = network.encoders[field]
+            editor = EncoderEditor(self.net_name, field, kind, encoder, self)
+            editor.edited.connect(self._on_encoder_edited)
+            self.encoders_layout.addWidget(editor)
+            self.encoder_editors[field] = editor
+
+    def show_count(self, count: Any) -> None:
+        if isinstance(count, int):
+            self.count_label.setText(f"Parameters: {count:,}")
+            self.count_label.setToolTip("")
+        else:
+            self.count_label.setText("Parameters: cannot build")
+            self.count_label.setToolTip(str(count))
+
+    @Slot(str)
+    def _on_encoder_edited(self, key: str) -> None:
+        self.edited.emit(key)
+
+    @Slot(str)
+    def _on_options_form_edited(self, key: str) -> None:
+        self.edited.emit(key)
+
+
+class ModelPanel(QWidget):
+    """Edits ``config.teacher`` and ``config.student``; counts their parameters in the background."""
+
+    edited = Signal(str)
+    counts_updated = Signal(object)
+
+    def __init__(self, config: ExperimentConfig, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.config = config
+        self.input_specs: dict[str, dict] = {}
+        self.num_classes = 0
+        self.counts: dict[str, Any] = {}
+        self._generation = 0
+        self._job: BackgroundJob | None = None
+
+        self.teacher_editor = NetworkEditor("teacher", config.teacher, self)
+        self.student_editor = NetworkEditor("student", config.student, self)
+        for editor in (self.teacher_editor, self.student_editor):
+            editor.edited.connect(self._on_network_edited)
+        self.ratio_label = QLabel("Student / teacher size: –", self)
+        self.ratio_label.setObjectName("ratio")
+
+        self.train_new_radio = QRadioButton("Train a new teacher", self)
+        self.reuse_radio = QRadioButton("Reuse the teacher of an earlier run:", self)
+        self.source_group = QButtonGroup(self)
+        self.source_group.addButton(self.train_new_radio)
+        self.source_group.addButton(self.reuse_radio)
+        self.run_combo = QComboBox(self)
+        self.run_combo.setMinimumWidth(320)
+        self.run_combo.setToolTip(TEACHER_SOURCE_HELP)
+        self.browse_button = QPushButton("Browse…", self)
+        self.browse_button.clicked.connect(self._on_browse_button_clicked)
+        self.train_new_radio.toggled.connect(self._on_train_new_radio_toggled)
+        self.run_combo.activated.connect(self._on_run_combo_activated)
+        source_box = QGroupBox("Teacher source", self)
+        source_layout = QHBoxLayout(source_box)
+        source_layout.addWidget(self.train_new_radio)
+        source_layout.addWidget(self.reuse_radio)
+        source_layout.addWidget(self.run_combo, 1)
+        source_layout.addWidget(self.browse_button)
+
+        self.count_timer = QTimer(self)
+        self.count_timer.setSingleShot(True)
+        self.count_timer.setInterval(COUNT_DELAY_MS)
+        self.count_timer.timeout.connect(self._on_count_timer_timeout)
+
+        networks = QHBoxLayout()
+        networks.addWidget(self.teacher_editor, 1)
+        networks.addWidget(self.student_editor, 1)
+        inner = QWidget(self)
+        inner_layout = QVBoxLayout(inner)
+        inner_layout.addWidget(source_box)
+        inner_layout.addWidget(self.ratio_label)
+        inner_layout.addLayout(networks, 1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(inner)
+        QVBoxLayout(self).addWidget(scroll)
+        self.set_config(config)
+
+    # ------------------------------------------------------------------ public
+
+    def set_config(self, config: ExperimentConfig) -> None:
+        self.config = config
+        self._show_networks()
+        self._show_teacher_source()
+
+    def set_dataset(self, input_specs: dict[str, dict], num_classes: int) -> None:
+        self.input_specs, self.num_classes = input_specs, num_classes
+        self._show_networks()
+
+    def refresh(self) -> None:
+        """Rebuild the editors after the window changed the field choice."""
+        self._show_networks()
+
+    def set_past_runs(self, runs: list[tuple[str, str]]) -> None:
+        """(label, run folder) of earlier runs whose teacher can be reused."""
+        self.run_combo.clear()
+        for label, path in runs:
+            self.run_combo.addItem(label, path)
+        self._show_teacher_source()
+
+    def is_counting(self) -> bool:
+        return self._job is not None or self.count_timer.isActive()
+
+    # ------------------------------------------------------------------ handlers
+
+    @Slot(str)
+    def _on_network_edited(self, key: str) -> None:
+        self.edited.emit(key)
+        self.count_timer.start()
+
+    @Slot()
+    def _on_count_timer_timeout(self) -> None:
+        if not self.input_specs or self.num_classes < 1:
+            return
+        if self._job is not None:
+            self.count_timer.start()  # one count at a time; try again shortly
+            return
+        self._generation += 1
+        generation = self._generation
+        config, specs, classes = self.config.copy(), dict(self.input_specs), self.num_classes
+        self._job = BackgroundJob(lambda: (generation, count_network_parameters(config, specs, classes)), self)
+        self._job.succeeded.connect(self._on_count_job_succeeded)
+        self._job.failed.connect(self._on_count_job_failed)
+        self._job.start()
+
+    @Slot(object)
+    def _on_count_job_succeeded(self, result: tuple[int, dict]) -> None:
+        self._end_job()
+        generation, counts = result
+        if generation != self._generation:
+            return
+        self.counts = counts
+        self.teacher_editor.show_count(counts["teacher"])
+        self.student_editor.show_count(counts["student"])
+        teacher, student = counts["teacher"], counts["student"]
+        if isinstance(teacher, int) and isinstance(student, int) and teacher > 0 and student > 0:
+            self.ratio_label.setText(f"Student / teacher size: <b>{student / teacher:.3f}</b> "
+                                     f"(the student is {teacher / student:.1f}x smaller)" if student <= teacher else
+                                     f"Student / teacher size: <b>{student / teacher:.2f}</b> "
+                                     f"(the student is larger than the teacher)")
+        else:
+            self.ratio_label.setText("Student / teacher size: –")
+        self.counts_updated.emit(counts)
+
+    @Slot(str, str)
+    def _on_count_job_failed(self, message: str, _details: str) -> None:
+        self._end_job()
+        self.ratio_label.setText(f"Cannot count parameters: {message}")
+
+    @Slot(bool)
+    def _on_train_new_radio_toggled(self, train_new: bool) -> None:
+        self.run_combo.setEnabled(not train_new)
+        self.browse_button.setEnabled(not train_new)
+        checkpoint = "" if train_new else (self.run_combo.currentData() or self.config.teacher.checkpoint)
+        if checkpoint != self.config.teacher.checkpoint:
+            self.config.teacher.checkpoint = checkpoint or ""
+            self.edited.emit("teacher.checkpoint")
+
+    @Slot(int)
+    def _on_run_combo_activated(self, _index: int) -> None:
+        self.config.teacher.checkpoint = self.run_combo.currentData() or ""
+        self.edited.emit("teacher.checkpoint")
+
+    @Slot()
+    def _on_browse_button_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose an earlier run folder",
+                                                  self.config.train.runs_dir or str(Path.home()))
+        if folder:
+            self._select_run(folder)
+            self.config.teacher.checkpoint = folder
+            self.edited.emit("teacher.checkpoint")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _end_job(self) -> None:
+        if self._job is not None:
+            self._job.deleteLater()
+        self._job = None
+
+    def _show_networks(self) -> None:
+        self.teacher_editor.set_network(self.config.teacher, self.input_specs)
+        self.student_editor.set_network(self.config.student, self.input_specs)
+        self.count_timer.start()
+
+    def _select_run(self, path: str) -> None:
+        index = self.run_combo.findData(path)
+        if index < 0:
+            self.run_combo.addItem(Path(path).name, path)
+            index = self.run_combo.count() - 1
+        self.run_combo.setCurrentIndex(index)
+
+    def _show_teacher_source(self) -> None:
+        checkpoint = self.config.teacher.checkpoint
+        with_signals_blocked = self.train_new_radio.blockSignals(True)
+        self.train_new_radio.setChecked(not checkpoint)
+        self.reuse_radio.setChecked(bool(checkpoint))
+        self.train_new_radio.blockSignals(with_signals_blocked)
+        if checkpoint:
+            self._select_run(checkpoint)
+        self.run_combo.setEnabled(bool(checkpoint))
+        self.browse_button.setEnabled(bool(checkpoint))
+
+
+TEACHER_SOURCE_HELP = ("An earlier run folder (or checkpoint file) whose trained teacher is reused: "
+                       "the teacher stage is skipped.")

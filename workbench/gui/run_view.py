@@ -1,0 +1,83 @@
+"""The Live tab: progress of the current stage with ETA above the live plots."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+
+from workbench.gui.live_plots import LivePlots
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class StageProgress:
+    """Steps done in the current stage and an ETA from the pace since the stage (re)started."""
+
+    def __init__(self, payload: dict):
+        self.stage = payload["stage"]
+        self.epochs = int(payload.get("epochs", 1))
+        self.steps_per_epoch = max(1, int(payload.get("steps_per_epoch", 1)))
+        self.first_step = int(payload.get("start_epoch", 0) or 0) * self.steps_per_epoch
+        self.total_steps = self.epochs * self.steps_per_epoch
+        self.step = self.first_step
+        self.epoch = int(payload.get("start_epoch", 0) or 0)
+        self.started = time.monotonic()
+
+    def update(self, batch: dict) -> None:
+        self.step, self.epoch = int(batch["step"]), int(batch["epoch"])
+
+    def eta_seconds(self) -> float | None:
+        done = self.step - self.first_step
+        if done <= 0:
+            return None
+        return (time.monotonic() - self.started) / done * (self.total_steps - self.step)
+
+
+class RunView(QWidget):
+    """Progress bar, stage and ETA, then the plots."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.progress: StageProgress | None = None
+        self.run_label = QLabel("No run yet: press Start (Ctrl+R).", self)
+        self.stage_label = QLabel(self)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setMaximumWidth(320)
+        self.plots = LivePlots(self)
+        header = QHBoxLayout()
+        header.addWidget(self.run_label, 1)
+        header.addWidget(self.stage_label)
+        header.addWidget(self.progress_bar)
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.plots, 1)
+
+    def start_stage(self, payload: dict) -> None:
+        self.progress = StageProgress(payload)
+        self.progress_bar.setRange(0, self.progress.total_steps)
+        self.show_progress()
+
+    def show_progress(self) -> None:
+        """Refresh the label and bar from the latest batch (called from a timer, not per batch)."""
+        progress = self.progress
+        if progress is None:
+            return
+        eta = progress.eta_seconds()
+        self.stage_label.setText(
+            f"{progress.stage.capitalize()} stage: epoch {max(progress.epoch, 1)}/{progress.epochs}, "
+            f"step {progress.step}/{progress.total_steps}"
+            + (f", ETA {format_duration(eta)}" if eta is not None else ""))
+        self.progress_bar.setValue(progress.step)
+
+    def finish_stage(self) -> None:
+        if self.progress is not None:
+            self.progress.step = self.progress.total_steps
+            self.show_progress()
+            self.stage_label.setText(f"{self.progress.stage.capitalize()} stage done")

@@ -1,0 +1,257 @@
+"""The one bridge between the GUI thread and training.
+
+A :class:`TrainingWorker` (no parent) is moved to a QThread and runs the engine's
+Trainer there; its callback only emits signals, with the engine's plain-data hook
+payloads. A :class:`TrainingController` lives in the GUI thread, owns the thread's
+lifecycle and re-emits the worker's signals from its own GUI-thread slots, so the
+window connects once and never to a worker that is gone.
+
+Payload signals are declared ``Signal(object)`` and carry the hook's dict as is: PySide6
+converts a ``Signal(dict)`` argument to a QVariantMap, which empties dicts holding numpy
+arrays and aborts on non-string keys.
+
+Stopping is cooperative: ``request_stop`` sets the trainer's flag (checked every batch);
+the thread is then quit and waited for, never destroyed while running.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+from typing import Any
+
+import torch
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from workbench.config import ExperimentConfig
+from workbench.engine.hooks import Callback
+from workbench.engine.trainer import Trainer
+from workbench.gui.tasks import describe_exception
+
+
+# CPU threads for training from the app: one core is left to the GUI thread. With every core
+# busy in torch's OpenMP pool, each parallel op waits for a worker that the GUI's painting has
+# descheduled: on 2 cores a run with the live plots shown trained 7x slower (133 s vs 18 s)
+# and the GUI thread stalled longer.
+TRAINING_THREADS = max(1, (os.cpu_count() or 2) - 1)
+
+
+def warm_up_engine() -> None:
+    """Import what a first run would otherwise import inside the worker thread.
+
+    The first optimiser step makes torch import torch._dynamo (and sympy): ~800 modules,
+    each also passing PySide6's import hook. Done in the worker, those imports hold the GIL
+    in bursts and stall the GUI thread by up to 300 ms; done once in the background when the
+    window opens, they are cached before anyone presses Start.
+    """
+    import torch._dynamo  # noqa: F401
+
+
+class _EmittingCallback(Callback):
+    """Forwards each hook payload to the worker's signals; it runs in the worker thread and does nothing else."""
+
+    def __init__(self, worker: TrainingWorker):
+        super().__init__()
+        self._worker = worker
+        self.fit_end_payload: dict | None = None
+        self.exception_payload: dict | None = None
+
+    def on_fit_start(self, payload: dict) -> None:
+        self._worker.started.emit(payload)
+
+    def on_stage_start(self, payload: dict) -> None:
+        self._worker.stage_started.emit(payload)
+
+    def on_train_batch_end(self, payload: dict) -> None:
+        self._worker.batch_finished.emit(payload)
+
+    def on_validation_end(self, payload: dict) -> None:
+        self._worker.validation_finished.emit(payload)
+
+    def on_stage_end(self, payload: dict) -> None:
+        self._worker.stage_finished.emit(payload)
+
+    def on_fit_end(self, payload: dict) -> None:
+        self.fit_end_payload = payload
+
+    def on_exception(self, payload: dict) -> None:
+        self.exception_payload = payload
+
+
+class TrainingWorker(QObject):
+    """Runs one training run (new or resumed) when its thread starts; lives in that thread."""
+
+    folder_created = Signal(str)  # the run folder, as soon as the trainer has made it (before fit_start)
+    started = Signal(object)  # the on_fit_start payload: run_dir, device, stages, ...
+    stage_started = Signal(object)
+    batch_finished = Signal(object)
+    validation_finished = Signal(object)
+    stage_finished = Signal(object)
+    finished = Signal(object)  # the on_fit_end payload: status ("finished"/"stopped") and summary
+    errored = Signal(str, str)  # plain message, traceback
+    stop_requested = Signal()
+
+    def __init__(self, config: ExperimentConfig | None = None, resume_dir: str | None = None,
+                 runs_dir: str | None = None):
+        super().__init__()
+        if (config is None) == (resume_dir is None):
+            raise ValueError("give either a config (new run) or resume_dir (continue a run)")
+        self._config = config
+        self._resume_dir = resume_dir
+        self._runs_dir = runs_dir
+        self._lock = threading.Lock()
+        self._trainer: Any = None
+        self._stop_wanted = False
+
+    @Slot()
+    def run(self) -> None:
+        """Build the trainer and fit; every exception ends as ``errored``, never in Qt's event loop."""
+        callback = _EmittingCallback(self)
+        threads_before = torch.get_num_threads()
+        torch.set_num_threads(TRAINING_THREADS)
+        try:
+            self._fit(callback)
+        finally:
+            torch.set_num_threads(threads_before)
+
+    def _fit(self, callback: _EmittingCallback) -> None:
+        try:
+            if self._resume_dir is not None:
+                trainer = Trainer.resume(self._resume_dir, callbacks=[callback])
+            else:
+                trainer = Trainer(self._config, callbacks=[callback], runs_dir=self._runs_dir)
+            self.folder_created.emit(str(trainer.run_dir))
+            with self._lock:
+                self._trainer = trainer
+                stop_now = self._stop_wanted
+            if stop_now:
+                trainer.request_stop()
+            trainer.fit()
+        except Exception as error:  # the GUI shows it and stays usable
+            failure = callback.exception_payload or {}
+            self.errored.emit(describe_exception(error), failure.get("traceback") or traceback.format_exc())
+            return
+        if callback.exception_payload is not None:  # the trainer recorded a failure without raising
+            self.errored.emit(callback.exception_payload.get("message", "Training failed."),
+                              callback.exception_payload.get("traceback", ""))
+            return
+        self.finished.emit(callback.fit_end_payload or {"status": "stopped", "summary": {}})
+
+    def request_stop(self) -> None:
+        """Ask the run to end after the current batch; safe from any thread."""
+        with self._lock:
+            self._stop_wanted = True
+            trainer = self._trainer
+        if trainer is not None:
+            trainer.request_stop()
+        self.stop_requested.emit()
+
+
+class TrainingController(QObject):
+    """Starts runs in a fresh QThread, forwards their signals, and ends the thread cleanly."""
+
+    folder_created = Signal(str)
+    run_started = Signal(object)
+    stage_started = Signal(object)
+    batch_finished = Signal(object)
+    validation_finished = Signal(object)
+    stage_finished = Signal(object)
+    run_finished = Signal(object)
+    run_failed = Signal(str, str)
+    stop_requested = Signal()
+    running_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: TrainingWorker | None = None
+
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, config: ExperimentConfig | None = None, resume_dir: str | None = None) -> None:
+        if self.is_running():
+            raise RuntimeError("a run is already in progress")
+        worker = TrainingWorker(config=config.copy() if config is not None else None, resume_dir=resume_dir)
+        thread = QThread()
+        thread.setObjectName("training")
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        thread.finished.connect(worker.deleteLater)
+        worker.folder_created.connect(self._on_worker_folder_created)
+        worker.started.connect(self._on_worker_started)
+        worker.stage_started.connect(self._on_worker_stage_started)
+        worker.batch_finished.connect(self._on_worker_batch_finished)
+        worker.validation_finished.connect(self._on_worker_validation_finished)
+        worker.stage_finished.connect(self._on_worker_stage_finished)
+        worker.finished.connect(self._on_worker_finished)
+        worker.errored.connect(self._on_worker_errored)
+        worker.stop_requested.connect(self._on_worker_stop_requested)
+        self._thread, self._worker = thread, worker
+        thread.start()
+        self.running_changed.emit(True)
+
+    def request_stop(self) -> None:
+        if self._worker is not None:
+            self._worker.request_stop()
+
+    def shutdown(self, timeout_ms: int = 60_000) -> bool:
+        """Stop a run and wait for its thread (closing the app); True when no thread is left."""
+        if self._thread is None:
+            return True
+        self.request_stop()
+        thread = self._thread
+        thread.quit()  # queued behind run(): the loop exits once the run has returned
+        if not thread.wait(timeout_ms):
+            return False
+        self._release_thread()
+        return True
+
+    def _release_thread(self) -> None:
+        thread = self._thread
+        self._thread, self._worker = None, None
+        if thread is not None:
+            thread.quit()
+            thread.wait()
+            thread.deleteLater()
+            self.running_changed.emit(False)
+
+    @Slot(str)
+    def _on_worker_folder_created(self, run_dir: str) -> None:
+        self.folder_created.emit(run_dir)
+
+    @Slot(object)
+    def _on_worker_started(self, payload: dict) -> None:
+        self.run_started.emit(payload)
+
+    @Slot(object)
+    def _on_worker_stage_started(self, payload: dict) -> None:
+        self.stage_started.emit(payload)
+
+    @Slot(object)
+    def _on_worker_batch_finished(self, payload: dict) -> None:
+        self.batch_finished.emit(payload)
+
+    @Slot(object)
+    def _on_worker_validation_finished(self, payload: dict) -> None:
+        self.validation_finished.emit(payload)
+
+    @Slot(object)
+    def _on_worker_stage_finished(self, payload: dict) -> None:
+        self.stage_finished.emit(payload)
+
+    @Slot(object)
+    def _on_worker_finished(self, payload: dict) -> None:
+        self._release_thread()
+        self.run_finished.emit(payload)
+
+    @Slot(str, str)
+    def _on_worker_errored(self, message: str, details: str) -> None:
+        self._release_thread()
+        self.run_failed.emit(message, details)
+
+    @Slot()
+    def _on_worker_stop_requested(self) -> None:
+        self.stop_requested.emit()
