@@ -1,0 +1,153 @@
+"""Predictions on new raw inputs and latency measurement for a finished (or stopped) run. Qt-free.
+
+A run folder holds everything needed: the networks' checkpoints, the fitted
+preprocessing (vocabulary included) and the class names, so "try it" and the metrics
+table's latency column use exactly what the run trained with.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from workbench.data.dataset import collate_batch
+from workbench.data.preprocessing import Preprocessing
+from workbench.data.text import read_text_file
+from workbench.engine.runs import RunRecord, load_network
+from workbench.errors import WorkbenchError
+
+NETS = ("teacher", "student", "baseline")
+# Caption files are capped like the dataset scan's default (data.max_text_bytes).
+_MAX_TEXT_BYTES = 1_048_576
+
+
+def raw_value(preprocessing: Preprocessing, field: str, value: Any) -> Any:
+    """What ``Preprocessing.encode`` takes for a value as stored in ``samples.json``.
+
+    File-based text fields store the caption file's path; the tokenizer needs its text.
+    """
+    info = preprocessing.fields[field]
+    if info.kind == "text" and info.source == "file" and isinstance(value, (str, Path)):
+        return read_text_file(str(value), _MAX_TEXT_BYTES)[0]
+    return value
+
+
+def encode_batch(preprocessing: Preprocessing, fields: list[str], items: list[Mapping[str, Any]],
+                 pad_text: bool = False) -> dict[str, torch.Tensor]:
+    """Encode raw inputs (one mapping field -> raw value per sample) into a network batch.
+
+    ``pad_text`` pads text to the tokenizer's ``max_length`` (the fixed input shape of
+    exported models) instead of the batch's longest text.
+    """
+    encoded = []
+    for item in items:
+        sample = {}
+        for field in fields:
+            tensor = preprocessing.encode(field, item[field])
+            if pad_text and preprocessing.fields[field].kind == "text":
+                max_length = preprocessing.input_specs()[field]["max_length"]
+                tensor = nn.functional.pad(tensor, (0, max_length - tensor.shape[0]))
+            sample[field] = tensor
+        encoded.append(sample)
+    return collate_batch(encoded)
+
+
+def validation_items(run_dir: Path, preprocessing: Preprocessing, fields: list[str],
+                     limit: int | None = None) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Raw inputs of the run's validation samples (``samples.json`` order) and their label ids."""
+    record = RunRecord.open(run_dir)
+    samples = record.samples()[:limit]
+    class_ids = {name: i for i, name in enumerate(record.summary.get("class_names") or [])}
+    items = [{field: raw_value(preprocessing, field, sample["values"][field]) for field in fields}
+             for sample in samples]
+    labels = np.array([class_ids.get(sample["label"], -1) for sample in samples], dtype=np.int64)
+    return items, labels
+
+
+@torch.no_grad()
+def run_network(network: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, embeddings) as numpy, network in eval mode."""
+    network.eval()
+    output = network(batch)
+    return torch.softmax(output.logits.float(), dim=1).numpy(), output.embedding.float().numpy()
+
+
+class Predictor:
+    """A run's networks with its preprocessing: ``predict`` turns raw inputs into class probabilities."""
+
+    def __init__(self, networks: dict[str, nn.Module], preprocessing: Preprocessing, class_names: list[str]):
+        self.networks = networks
+        self.preprocessing = preprocessing
+        self.class_names = class_names
+        for network in networks.values():
+            network.eval()
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, nets: tuple[str, ...] = NETS, which: str = "best") -> Predictor:
+        """Load the networks of ``nets`` that have a checkpoint (the best one, else the last)."""
+        run_dir = Path(run_dir)
+        networks: dict[str, nn.Module] = {}
+        preprocessing = class_names = None
+        for net in nets:
+            choice = which if (run_dir / "checkpoints" / f"{net}-{which}.pt").is_file() else "last"
+            if not (run_dir / "checkpoints" / f"{net}-{choice}.pt").is_file():
+                continue
+            network, preprocessing, class_names, _ = load_network(run_dir, net, choice)
+            networks[net] = network
+        if not networks or preprocessing is None:
+            raise WorkbenchError(f"{run_dir} has no checkpoint to predict with (checkpoints/ is empty).")
+        return cls(networks, preprocessing, list(class_names))
+
+    def fields(self, net: str) -> list[str]:
+        return list(self.networks[net].fields)
+
+    def missing_fields(self, net: str, values: Mapping[str, Any]) -> list[str]:
+        """Fields ``net`` needs that ``values`` lacks (an empty text counts as given)."""
+        return [field for field in self.fields(net)
+                if values.get(field) is None or (values[field] == "" and self.preprocessing.fields[field].kind != "text")]
+
+    def predict(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Class probabilities (C,) of each network whose every field is in ``values``.
+
+        Values are raw inputs as a user gives them: image/sound/array file paths, text itself.
+        """
+        result = {}
+        for net, network in self.networks.items():
+            if self.missing_fields(net, values):
+                continue
+            batch = encode_batch(self.preprocessing, self.fields(net), [values])
+            result[net] = run_network(network, batch)[0][0]
+        return result
+
+
+@torch.no_grad()
+def measure_latency(network: nn.Module, batch: dict[str, torch.Tensor], repeats: int = 5, warmup: int = 1) -> float:
+    """Median seconds per sample of a forward pass over ``batch`` (eval mode, no grad)."""
+    network.eval()
+    size = len(next(iter(batch.values())))
+    for _ in range(warmup):
+        network(batch)
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        network(batch)
+        timings.append((time.perf_counter() - start) / size)
+    return statistics.median(timings)
+
+
+def measure_run_latency(run_dir: str | Path, samples: int = 64, repeats: int = 5) -> dict[str, float]:
+    """Seconds per sample of each network of a run, on a batch of its validation samples, on the CPU."""
+    predictor = Predictor.from_run(run_dir)
+    latency = {}
+    for net, network in predictor.networks.items():
+        items, _ = validation_items(Path(run_dir), predictor.preprocessing, predictor.fields(net), samples)
+        if items:
+            batch = encode_batch(predictor.preprocessing, predictor.fields(net), items)
+            latency[net] = measure_latency(network, batch, repeats)
+    return latency

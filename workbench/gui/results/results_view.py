@@ -1,0 +1,601 @@
+"""The results view: metrics table, confusion heatmap, per-class bars, gallery, detail and embedding.
+
+Every part shows the validation epoch chosen on the epoch slider. During training the
+view follows the newest epoch (unless the user moved the slider back); for a past run
+the arrays of each epoch are read from its ``predictions/*.npz`` when first shown.
+Reading files, PCA, latency measurement and export run in worker threads.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.engine.inference import measure_run_latency
+from workbench.engine.metrics import confusion_matrix
+from workbench.gui.results.detail import DetailPanel
+from workbench.gui.results.export_button import ExportButton
+from workbench.gui.results.gallery import GalleryModel, GalleryView
+from workbench.gui.results.jobs import JobRunner
+from workbench.gui.results.plots import ConfusionPlot, EmbeddingPlot, GroupedBarPlot
+from workbench.gui.results.run_data import LoadedRun, load_epoch, load_run
+from workbench.gui.results.selection import (
+    FILTERS,
+    NETS,
+    SORTS,
+    ConfusionCell,
+    PredictionSet,
+    epoch_metrics,
+    pca_2d,
+    per_class_accuracy,
+    row_normalized,
+    select,
+)
+
+_CACHED_EPOCHS = 6  # prediction sets kept in memory (10k samples x 3 nets: ~10 MB each)
+_SEARCH_DELAY_MS = 200
+_METRIC_ROWS = [
+    ("accuracy", "Accuracy"),
+    ("macro_f1", "Macro-F1"),
+    ("top5", "Top-5 accuracy"),
+    ("loss", "Loss (cross-entropy)"),
+    ("agreement", "Agreement with teacher"),
+    ("params", "Parameters"),
+    ("latency", "Latency per sample (CPU)"),
+    ("checkpoint", "Checkpoint size"),
+]
+
+
+def _format_metric(key: str, value: float | int | None) -> str:
+    if value is None:
+        return "—"
+    if key in ("accuracy", "macro_f1", "top5", "agreement"):
+        return f"{value:.1%}"
+    if key == "loss":
+        return f"{value:.3f}"
+    if key == "params":
+        return f"{value / 1e6:.2f} M" if value >= 1e5 else f"{value / 1e3:.1f} k"
+    if key == "latency":
+        return f"{value * 1e3:.2f} ms"
+    return f"{value / 2**20:.1f} MiB" if value >= 2**20 else f"{value / 2**10:.0f} KiB"
+
+
+class ResultsView(QWidget):
+    """Results of one run, live or past. Slots: ``show_run``, ``on_run_started``,
+    ``on_validation_finished``, ``on_run_finished``."""
+
+    run_loaded = Signal(str)  # the run folder's static parts (samples, epochs) are in
+    epoch_shown = Signal(str, int)  # stage, epoch: every part now shows this validation epoch
+    embedding_shown = Signal(str, int)
+    latency_measured = Signal(dict)
+    sample_shown = Signal(int)  # the detail panel shows this prediction row
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.run_dir: str | None = None
+        self.run: LoadedRun | None = None
+        self.epochs: list[tuple[str, int]] = []
+        self.predictions: PredictionSet | None = None
+        self.cell: ConfusionCell | None = None
+        self.latency: dict[str, float] = {}
+        self._live = False
+        self._pending_embedding: tuple[PredictionSet, dict[str, np.ndarray]] | None = None
+        self._sets: OrderedDict[tuple[str, int], PredictionSet] = OrderedDict()
+        self._runner = JobRunner("results-loader", self)
+        self._runner.failed.connect(self._on_runner_failed)
+        self._build()
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    # ------------------------------------------------------------------ layout
+
+    def _build(self) -> None:
+        self.run_label = QLabel("No run open.")
+        self.epoch_slider = QSlider(Qt.Orientation.Horizontal)
+        self.epoch_slider.setEnabled(False)
+        self.epoch_slider.setMinimumWidth(200)
+        self.epoch_slider.setPageStep(1)
+        self.epoch_label = QLabel("—")
+        self.epoch_label.setMinimumWidth(170)
+        self.export_button = ExportButton()
+        self.status = QLabel()
+        self.status.setStyleSheet("color: #b22;")
+        top = QHBoxLayout()
+        top.addWidget(self.run_label)
+        top.addSpacing(12)
+        top.addWidget(QLabel("Validation epoch:"))
+        top.addWidget(self.epoch_slider, 1)
+        top.addWidget(self.epoch_label)
+        top.addWidget(self.export_button)
+
+        self.metrics_table = QTableWidget(0, 0)
+        self.metrics_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.metrics_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.metrics_table.setMinimumHeight(150)
+
+        self.confusion_net = QComboBox()
+        self.confusion_normalized = QCheckBox("Row-normalised")
+        self.confusion = ConfusionPlot()
+        confusion_controls = QHBoxLayout()
+        confusion_controls.addWidget(QLabel("Network:"))
+        confusion_controls.addWidget(self.confusion_net)
+        confusion_controls.addWidget(self.confusion_normalized)
+        confusion_controls.addStretch(1)
+        confusion_controls.addWidget(QLabel("Click a cell to see its samples."))
+        confusion_page = QWidget()
+        confusion_layout = QVBoxLayout(confusion_page)
+        confusion_layout.setContentsMargins(0, 4, 0, 0)
+        confusion_layout.addLayout(confusion_controls)
+        confusion_layout.addWidget(self.confusion, 1)
+        self.per_class = GroupedBarPlot("Per-class accuracy", "accuracy")
+        self.left_tabs = QTabWidget()
+        self.left_tabs.addTab(confusion_page, "Confusion matrix")
+        self.left_tabs.addTab(self.per_class, "Per-class accuracy")
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.metrics_table)
+        left.addWidget(self.left_tabs)
+        left.setStretchFactor(1, 1)
+
+        self.filter_box = QComboBox()
+        for key, label in FILTERS.items():
+            self.filter_box.addItem(label, key)
+        self.sort_box = QComboBox()
+        for key, (label, _) in SORTS.items():
+            self.sort_box.addItem(label, key)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search captions and file names")
+        self.search.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(_SEARCH_DELAY_MS)
+        self.cell_label = QLabel()
+        self.cell_clear = QPushButton("Clear cell")
+        self.cell_label.hide()
+        self.cell_clear.hide()
+        self.count_label = QLabel()
+        gallery_controls = QHBoxLayout()
+        gallery_controls.addWidget(self.filter_box)
+        gallery_controls.addWidget(self.sort_box)
+        gallery_controls.addWidget(self.search, 1)
+        cell_row = QHBoxLayout()
+        cell_row.addWidget(self.count_label)
+        cell_row.addStretch(1)
+        cell_row.addWidget(self.cell_label)
+        cell_row.addWidget(self.cell_clear)
+        self.gallery_model = GalleryModel(self)
+        self.gallery = GalleryView(self.gallery_model)
+        gallery_page = QWidget()
+        gallery_layout = QVBoxLayout(gallery_page)
+        gallery_layout.setContentsMargins(0, 4, 0, 0)
+        gallery_layout.addLayout(gallery_controls)
+        gallery_layout.addLayout(cell_row)
+        gallery_layout.addWidget(self.gallery, 1)
+
+        self.embedding_plots = {net: EmbeddingPlot(f"{net.capitalize()} embedding (PCA)", self._embedding_tip)
+                                for net in ("teacher", "student")}
+        self.embedding_page = embedding_page = QWidget()
+        embedding_layout = QHBoxLayout(embedding_page)
+        for plot in self.embedding_plots.values():
+            embedding_layout.addWidget(plot)
+        self.right_tabs = QTabWidget()
+        self.right_tabs.addTab(gallery_page, "Gallery")
+        self.right_tabs.addTab(embedding_page, "Embedding")
+        self.detail = DetailPanel(self._runner)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.right_tabs)
+        right.addWidget(self.detail)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.addWidget(left)
+        body.addWidget(right)
+        body.setStretchFactor(0, 2)
+        body.setStretchFactor(1, 3)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addWidget(body, 1)
+        self.status.hide()
+
+        self.epoch_slider.valueChanged.connect(self._on_epoch_slider_value_changed)
+        self.confusion_net.currentIndexChanged.connect(self._on_confusion_net_changed)
+        self.confusion_normalized.toggled.connect(self._on_confusion_normalized_toggled)
+        self.confusion.cell_clicked.connect(self._on_confusion_cell_clicked)
+        self.filter_box.currentIndexChanged.connect(self._on_filter_box_changed)
+        self.sort_box.currentIndexChanged.connect(self._on_sort_box_changed)
+        self.search.textChanged.connect(self._on_search_text_changed)
+        self._search_timer.timeout.connect(self._on_search_timer_timeout)
+        self.cell_clear.clicked.connect(self._on_cell_clear_clicked)
+        self.gallery.sample_selected.connect(self._on_gallery_sample_selected)
+        for plot in self.embedding_plots.values():
+            plot.sample_clicked.connect(self._on_embedding_sample_clicked)
+        self.right_tabs.currentChanged.connect(self._on_right_tabs_changed)
+        self.export_button.export_failed.connect(self._on_export_button_failed)
+
+    # ------------------------------------------------------------------ public slots
+
+    @Slot(str)
+    def show_run(self, run_dir: str) -> None:
+        """Show a past (or running) run: its files are read in the background."""
+        self._reset(run_dir, live=False)
+        self._request_run_load(measure_latency=True)
+
+    @Slot(str)
+    def on_run_started(self, run_dir: str) -> None:
+        """A new training run: follow its validation epochs as they arrive."""
+        self._reset(run_dir, live=True)
+        self._request_run_load(measure_latency=False)
+
+    @Slot(dict)
+    def on_validation_finished(self, payload: dict) -> None:
+        """A validation epoch of the live run (the ``on_validation_end`` payload)."""
+        if not self._live or "predictions" not in payload:
+            return
+        stage, epoch, arrays = str(payload["stage"]), int(payload["epoch"]), payload["predictions"]
+        # Sorting keys, losses and KL for 10,000 samples are computed in the worker, not here.
+        self._runner.submit(("live", stage, epoch), lambda: PredictionSet.from_arrays(stage, epoch, arrays).derive(),
+                            self._on_live_epoch_ready)
+        if self.run is None:
+            self._request_run_load(measure_latency=False)  # samples.json may not have existed at the start
+
+    def _on_live_epoch_ready(self, predictions: PredictionSet) -> None:
+        self._remember(predictions)
+        following = not self.epochs or self.epoch_slider.value() == len(self.epochs) - 1
+        key = (predictions.stage, predictions.epoch)
+        self._set_epochs(sorted(set(self.epochs) | {key}, key=_epoch_order), follow=following)
+
+    @Slot(dict)
+    def on_run_finished(self, summary: dict) -> None:
+        """The live run ended: its checkpoints now exist, so sizes and latency can be shown."""
+        if self.run_dir is not None:
+            self._request_run_load(measure_latency=True)
+
+    def shutdown(self) -> None:
+        """Stop the worker threads (called on close and when the application quits)."""
+        self._runner.shutdown()
+        self.gallery_model.shutdown()
+        self.export_button.shutdown()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------------ loading
+
+    def _reset(self, run_dir: str, live: bool) -> None:
+        self._runner.cancel_all()
+        self.run_dir, self.run, self._live = str(run_dir), None, live
+        self.predictions, self.cell, self.latency = None, None, {}
+        self._pending_embedding = None
+        self._sets.clear()
+        self.epochs = []
+        self.epoch_slider.blockSignals(True)
+        self.epoch_slider.setRange(0, 0)
+        self.epoch_slider.blockSignals(False)
+        self.epoch_slider.setEnabled(False)
+        self.epoch_label.setText("waiting for the first validation" if live else "loading…")
+        self.run_label.setText(f"<b>{Path(run_dir).name}</b>")
+        self.export_button.set_run(str(run_dir))
+        self.status.hide()
+        self.detail.clear()
+        self._show_cell()
+
+    def _request_run_load(self, measure_latency: bool) -> None:
+        run_dir = self.run_dir
+        self._runner.submit("run", lambda: load_run(run_dir), self._on_run_load_finished, self._on_run_load_failed)
+        if measure_latency:
+            self._runner.submit("latency", lambda: measure_run_latency(run_dir), self._on_latency_finished,
+                                self._on_latency_failed)
+
+    def _on_run_load_finished(self, run: LoadedRun) -> None:
+        self.run = run  # a result for an earlier run never arrives: _reset cancels pending jobs
+        epochs = sorted(set(run.epochs) | set(self.epochs), key=_epoch_order)
+        following = not self.epochs or self.epoch_slider.value() == len(self.epochs) - 1
+        self.run_loaded.emit(self.run_dir)
+        self._set_epochs(epochs, follow=following, force=True)
+
+    def _on_run_load_failed(self, message: str) -> None:
+        if self._live:
+            return  # the run folder is still being written; the next validation retries
+        self._show_error(f"Cannot open {self.run_dir}: {message.splitlines()[0]}")
+
+    def _on_latency_finished(self, latency: dict) -> None:
+        self.latency = dict(latency)
+        self.latency_measured.emit(self.latency)
+        self._update_metrics_table()
+
+    def _on_latency_failed(self, message: str) -> None:
+        self.latency = {}  # no checkpoint yet (e.g. a run stopped in its first epoch): the column says "—"
+
+    def _set_epochs(self, epochs: list[tuple[str, int]], follow: bool, force: bool = False) -> None:
+        current = self.epochs[self.epoch_slider.value()] if self.epochs else None
+        self.epochs = epochs
+        self.epoch_slider.blockSignals(True)
+        self.epoch_slider.setRange(0, max(0, len(epochs) - 1))
+        if follow or current not in epochs:
+            position = len(epochs) - 1
+        else:
+            position = epochs.index(current)
+        self.epoch_slider.setValue(max(0, position))
+        self.epoch_slider.blockSignals(False)
+        self.epoch_slider.setEnabled(len(epochs) > 1)
+        if epochs and (force or epochs[position] != current or self.predictions is None):
+            self._request_epoch(position)
+        elif not epochs:
+            self.epoch_label.setText("no validation epoch yet")
+
+    def _remember(self, predictions: PredictionSet) -> None:
+        self._sets[(predictions.stage, predictions.epoch)] = predictions
+        self._sets.move_to_end((predictions.stage, predictions.epoch))
+        while len(self._sets) > _CACHED_EPOCHS:
+            self._sets.popitem(last=False)
+
+    def _request_epoch(self, position: int) -> None:
+        stage, epoch = self.epochs[position]
+        stages = [s for s, _ in self.epochs]
+        self.epoch_label.setText(f"{stage} stage, epoch {epoch} of {stages.count(stage)}")
+        cached = self._sets.get((stage, epoch))
+        if cached is not None:
+            self._show_predictions(cached)
+            return
+        run_dir = self.run_dir
+        self._runner.submit("epoch", lambda: load_epoch(run_dir, stage, epoch), self._on_epoch_load_finished,
+                            self._on_run_load_failed)
+
+    def _on_epoch_load_finished(self, predictions: PredictionSet) -> None:
+        self._remember(predictions)
+        wanted = self.epochs[self.epoch_slider.value()] if self.epochs else None
+        if wanted == (predictions.stage, predictions.epoch):
+            self._show_predictions(predictions)
+
+    # ------------------------------------------------------------------ showing an epoch
+
+    def _show_predictions(self, predictions: PredictionSet) -> None:
+        if self.run is None:
+            return  # shown once the run's samples are in (_on_run_load_finished)
+        self.predictions = predictions
+        if self.cell is not None and self.cell.net not in predictions.probs:
+            self.cell = None
+        self._update_choices(predictions)
+        self._update_metrics_table()
+        self._update_confusion()
+        self.per_class.set_values(self.run.class_names,
+                                  {net: per_class_accuracy(predictions, net) for net in predictions.nets})
+        self.gallery_model.set_data(predictions, self.run.samples, self.run.class_names, self._selected_rows())
+        self._update_count()
+        self._show_cell()
+        if self.detail.row is not None and self.detail.row < predictions.num_samples:
+            self.detail.show_sample(self.detail.row, self.run.samples, predictions, self.run.class_names)
+        self._request_embedding(predictions)
+        self.epoch_shown.emit(predictions.stage, predictions.epoch)
+
+    def _update_choices(self, predictions: PredictionSet) -> None:
+        """Offer only the networks, filters and sorts this epoch has data for."""
+        nets = predictions.nets
+        previous = self.confusion_net.currentData()
+        self.confusion_net.blockSignals(True)
+        self.confusion_net.clear()
+        for net in nets:
+            self.confusion_net.addItem(net.capitalize(), net)
+        self.confusion_net.setCurrentIndex(nets.index(previous) if previous in nets else
+                                           nets.index("student") if "student" in nets else 0)
+        self.confusion_net.blockSignals(False)
+        for box, available in ((self.filter_box, predictions.available_filters()),
+                               (self.sort_box, predictions.available_sorts())):
+            model = box.model()
+            for row in range(box.count()):
+                model.item(row).setEnabled(box.itemData(row) in available)
+            if box.currentData() not in available:
+                box.blockSignals(True)
+                box.setCurrentIndex(0)
+                box.blockSignals(False)
+
+    def _update_metrics_table(self) -> None:
+        predictions, run = self.predictions, self.run
+        if predictions is None or run is None:
+            return
+        computed = epoch_metrics(predictions)
+        nets = [net for net in NETS if net in computed or net in run.params]
+        rows = [(key, label) for key, label in _METRIC_ROWS if key != "top5" or predictions.num_classes > 5]
+        table = self.metrics_table
+        table.setColumnCount(len(nets))
+        table.setRowCount(len(rows))
+        table.setHorizontalHeaderLabels([net.capitalize() for net in nets])
+        table.setVerticalHeaderLabels([label for _, label in rows])
+        for column, net in enumerate(nets):
+            run_level = {"params": run.params.get(net), "latency": self.latency.get(net),
+                         "checkpoint": run.checkpoint_bytes.get(net)}
+            for row, (key, _) in enumerate(rows):
+                value = run_level[key] if key in run_level else computed.get(net, {}).get(key)
+                item = QTableWidgetItem(_format_metric(key, value))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                table.setItem(row, column, item)
+
+    def _update_confusion(self) -> None:
+        predictions, run = self.predictions, self.run
+        net = self.confusion_net.currentData()
+        if predictions is None or run is None or net not in predictions.probs:
+            return
+        counts = confusion_matrix(predictions.label, predictions.predicted[net], predictions.num_classes)
+        normalized = self.confusion_normalized.isChecked()
+        self.confusion.set_matrix(counts, row_normalized(counts) if normalized else counts, run.class_names,
+                                  normalized)
+        self.confusion.setTitle(f"{net.capitalize()}: {'share of each true class' if normalized else 'counts'}",
+                                color="k")
+
+    def _selected_rows(self) -> np.ndarray:
+        return select(self.predictions, self.filter_box.currentData(), self.sort_box.currentData(),
+                      search=self.search.text(), haystacks=self.run.samples.haystacks, cell=self.cell)
+
+    def _refresh_gallery(self) -> None:
+        if self.predictions is None or self.run is None:
+            return
+        self.gallery_model.set_rows(self._selected_rows())
+        self._update_count()
+
+    def _update_count(self) -> None:
+        total = self.predictions.num_samples if self.predictions is not None else 0
+        self.count_label.setText(f"{len(self.gallery_model.rows):,} of {total:,} samples")
+
+    def _show_cell(self) -> None:
+        cell, run = self.cell, self.run
+        if cell is None or run is None:
+            self.cell_label.hide()
+            self.cell_clear.hide()
+            return
+        names = run.class_names
+        self.cell_label.setText(f"Confusion cell: true <b>{names[cell.true_class]}</b>, "
+                                f"{cell.net} predicted <b>{names[cell.predicted_class]}</b>")
+        self.cell_label.show()
+        self.cell_clear.show()
+
+    def _request_embedding(self, predictions: PredictionSet) -> None:
+        embeddings = {net: predictions.embeddings[net] for net in self.embedding_plots
+                      if net in predictions.embeddings}
+        for net, plot in self.embedding_plots.items():
+            plot.setVisible(net in embeddings or not embeddings)
+        self._runner.submit("embedding", lambda: {net: pca_2d(points) for net, points in embeddings.items()},
+                            lambda projected: self._on_embedding_finished(predictions, projected))
+
+    def _on_embedding_finished(self, predictions: PredictionSet, projected: dict[str, np.ndarray]) -> None:
+        if predictions is not self.predictions:
+            return
+        self._pending_embedding = (predictions, projected)
+        if self.right_tabs.currentWidget() is self.embedding_page:
+            self._draw_embedding()
+
+    def _draw_embedding(self) -> None:
+        """Scatter the projection; only while its tab shows (10,000 points take ~100 ms to set)."""
+        predictions, projected = self._pending_embedding
+        self._pending_embedding = None
+        for net, plot in self.embedding_plots.items():
+            if net in projected:
+                plot.set_points(projected[net], predictions.label, self.run.class_names)
+            else:
+                plot.clear_points()
+        self.embedding_shown.emit(predictions.stage, predictions.epoch)
+
+    def _embedding_tip(self, row: int) -> str:
+        predictions, run = self.predictions, self.run
+        if predictions is None or run is None or row >= predictions.num_samples:
+            return ""
+        names = run.class_names
+        lines = [f"<b>{run.samples.ids[row]}</b>", f"true: {names[int(predictions.label[row])]}"]
+        lines += [f"{net}: {names[int(predictions.predicted[net][row])]} ({predictions.confidence[net][row]:.0%})"
+                  for net in predictions.nets]
+        image = run.samples.image_paths[row]
+        picture = f'<img src="{image}" width="96"><br>' if image else ""
+        caption = run.samples.texts[row][:120]
+        return picture + "<br>".join(lines) + (f"<br><i>{caption}</i>" if caption else "")
+
+    def show_sample(self, row: int) -> None:
+        if self.predictions is None or self.run is None:
+            return
+        self.detail.show_sample(row, self.run.samples, self.predictions, self.run.class_names)
+        self.sample_shown.emit(row)
+
+    def _show_error(self, message: str) -> None:
+        self.status.setText(message)
+        self.status.show()
+
+    # ------------------------------------------------------------------ handlers
+
+    @Slot(int)
+    def _on_epoch_slider_value_changed(self, position: int) -> None:
+        if 0 <= position < len(self.epochs):
+            self._request_epoch(position)
+
+    @Slot(int)
+    def _on_confusion_net_changed(self, index: int) -> None:
+        self._update_confusion()
+
+    @Slot(bool)
+    def _on_confusion_normalized_toggled(self, checked: bool) -> None:
+        self._update_confusion()
+
+    @Slot(int, int)
+    def _on_confusion_cell_clicked(self, true_class: int, predicted_class: int) -> None:
+        net = self.confusion_net.currentData()
+        if self.predictions is None or net is None:
+            return
+        self.cell = ConfusionCell(net, true_class, predicted_class)
+        # The gallery then shows exactly the cell's samples: no other filter, no search.
+        for widget in (self.filter_box, self.search):
+            widget.blockSignals(True)
+        self.filter_box.setCurrentIndex(0)
+        self.search.clear()
+        for widget in (self.filter_box, self.search):
+            widget.blockSignals(False)
+        self._show_cell()
+        self._refresh_gallery()
+        self.right_tabs.setCurrentIndex(0)
+
+    @Slot()
+    def _on_cell_clear_clicked(self) -> None:
+        self.cell = None
+        self._show_cell()
+        self._refresh_gallery()
+
+    @Slot(int)
+    def _on_filter_box_changed(self, index: int) -> None:
+        self._refresh_gallery()
+
+    @Slot(int)
+    def _on_sort_box_changed(self, index: int) -> None:
+        self._refresh_gallery()
+
+    @Slot(str)
+    def _on_search_text_changed(self, text: str) -> None:
+        self._search_timer.start()  # wait for a pause in typing: one search, not one per key
+
+    @Slot()
+    def _on_search_timer_timeout(self) -> None:
+        self._refresh_gallery()
+
+    @Slot(int)
+    def _on_gallery_sample_selected(self, row: int) -> None:
+        self.show_sample(row)
+
+    @Slot(int)
+    def _on_right_tabs_changed(self, index: int) -> None:
+        if self._pending_embedding is not None and self.right_tabs.currentWidget() is self.embedding_page:
+            self._draw_embedding()
+
+    @Slot(int)
+    def _on_embedding_sample_clicked(self, row: int) -> None:
+        self.show_sample(row)
+
+    @Slot(str)
+    def _on_runner_failed(self, message: str) -> None:
+        self._show_error(message.splitlines()[0])
+
+    @Slot(str)
+    def _on_export_button_failed(self, message: str) -> None:
+        self._show_error(f"Export failed: {message}")
+
+
+def _epoch_order(key: tuple[str, int]) -> tuple[int, int]:
+    stage, epoch = key
+    return (0 if stage == "teacher" else 1, epoch)
