@@ -54,6 +54,7 @@ class HandLoop:
         self.optimizer = torch.optim.Adam([*self.student.parameters(), *self.objective.parameters()],
                                           lr=trainer.cfg.train.lr)
         self.batches = batches
+        self.device = trainer.device
 
     def epoch(self) -> float:
         """Train one epoch; samples per second from the end of the first batch to the end of the last."""
@@ -61,6 +62,8 @@ class HandLoop:
         self.teacher.eval()
         start = None
         for batch in self.batches:
+            # Moved per batch, as the trainer does, so both pay the same host-to-device copies.
+            batch = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
             with torch.no_grad():
                 teacher_out = self.teacher(batch)
             loss, _ = self.objective(self.student(batch), teacher_out, batch)
@@ -115,6 +118,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; one keeps the figure steady when other jobs share the CPU")
     parser.add_argument("--per-class", type=int, default=100, help="sample dataset size per class (6 classes)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -129,7 +133,7 @@ def main() -> None:
         config.train.teacher_epochs = 1
         config.train.batch_size = args.batch_size
         config.train.baseline = False  # the hand loop trains one student; so does the trainer here
-        config.train.device = "cpu"
+        config.train.device = args.device
         config.train.runs_dir = str(Path(tmp) / "runs")
 
         dataset = prepare_data(config.data, config.train.seed).train  # what the trainer will see
@@ -147,8 +151,8 @@ def main() -> None:
     hand_rate = statistics.median(interleave.hand_rates[1:])
     # Each round's two epochs ran back to back under the same machine load: compare them pairwise.
     ratio = statistics.median(t / h for t, h in zip(interleave.trainer_rates[1:], interleave.hand_rates[1:]))
-    print(f"batches per epoch: {len(batches)} x {args.batch_size} samples, {args.rounds - 1} timed rounds, "
-          f"{torch.get_num_threads()} threads")
+    print(f"device {trainer.device}; batches per epoch: {len(batches)} x {args.batch_size} samples, "
+          f"{args.rounds - 1} timed rounds, {torch.get_num_threads()} threads")
     print(f"workbench trainer: {trainer_rate:8.1f} samples/s  (rounds: "
           + ", ".join(f"{r:.0f}" for r in interleave.trainer_rates[1:]) + ")")
     print(f"hand-written loop: {hand_rate:8.1f} samples/s  (rounds: "
