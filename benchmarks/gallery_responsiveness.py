@@ -16,7 +16,6 @@ Run: QT_QPA_PLATFORM=offscreen python benchmarks/gallery_responsiveness.py [--sa
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import statistics
 import sys
@@ -32,16 +31,6 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from workbench.gui.results import ResultsView  # noqa: E402
 from workbench.gui.results.selection import FILTERS, SORTS  # noqa: E402
 from workbench.gui.results.synthetic import write_synthetic_run  # noqa: E402
-
-
-def keep_none_alive() -> None:
-    """Work around a PySide6 6.12 bug on CPython 3.11: every call of a void C++ method drops one
-    reference to ``None``, and scrolling 10,000 tiles makes far more calls than ``None`` has
-    references, which aborts the process ("none_dealloc"). CPython 3.12+ makes ``None`` immortal;
-    here it gets enough extra references to never reach zero. (To be fixed app-wide in gui/qt_fixes.)
-    """
-    if sys.version_info < (3, 12):
-        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
 
 
 class Heartbeat:
@@ -97,7 +86,6 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--classes", type=int, default=10)
     args = parser.parse_args()
-    keep_none_alive()
     app = QApplication.instance() or QApplication(sys.argv)
 
     with tempfile.TemporaryDirectory() as folder:
