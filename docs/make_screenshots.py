@@ -2,7 +2,8 @@
 
 Creates the sample dataset in a temporary folder (with two planted problems, so that the
 problems table has something to show), trains a short run through the app's real worker,
-and grabs the Data, Model, Loss, Training and Live tabs; then starts a run that fails
+and grabs the Data, Model, Loss, Training and Live tabs and the whole window on the Results
+tab (the run's metrics, confusion matrix, gallery and one sample's detail); then starts a run that fails
 (an encoder width of 0) and grabs the error dialog. Regenerate; never edit by hand:
 
     python docs/make_screenshots.py
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -69,6 +71,23 @@ def main() -> int:
             path = OUT / f"{name}.png"
             window.grab().save(str(path))
             print(f"wrote {path}")
+
+        # The Results tab once the finished run's epochs, checkpoint sizes and latency are in.
+        results = window.results_view
+        deadline = time.monotonic() + 60
+        while (results.predictions is None or not results.latency or window.try_it.predictor is None) \
+                and time.monotonic() < deadline:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.02)
+        window.tabs.setCurrentWidget(results)
+        results.show_sample(0)
+        settle_until = time.monotonic() + 1.5  # thumbnails decode in the gallery's thread
+        while time.monotonic() < settle_until:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.02)
+        path = OUT / "window_results.png"
+        window.grab().save(str(path))
+        print(f"wrote {path}")
 
         # A run that fails inside the worker: the form accepts the integer, the network cannot be built.
         window.config.student.encoders["image"].params["width"] = 0

@@ -31,6 +31,7 @@ from workbench.gui.panels.data_panel import DataPanel
 from workbench.gui.panels.loss_panel import LossPanel
 from workbench.gui.panels.model_panel import ModelPanel
 from workbench.gui.panels.training_panel import TrainingPanel
+from workbench.gui.results import ResultsView, RunsView, TryItView
 from workbench.gui.run_view import RunView
 from workbench.gui.tasks import BackgroundJob, wait_for_background_jobs
 from workbench.gui.worker import TrainingController, warm_up_engine
@@ -109,6 +110,11 @@ class MainWindow(QMainWindow):
                               (self.training_panel, "Training"), (self.run_view, "Live")):
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
+        self.results_view = ResultsView(self)
+        self.runs_view = RunsView(self)
+        self.try_it = TryItView(self)
+        for widget, title in ((self.results_view, "Results"), (self.runs_view, "Runs"), (self.try_it, "Try it")):
+            self.add_workspace_tab(widget, title)
         self._build_log_dock()
         self._build_actions()
         self._build_status_bar()
@@ -122,6 +128,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._revalidate()
         self._refresh_past_runs()
+        self.runs_view.set_runs_dir(self.config.train.runs_dir)
         self._open_initial_dataset()
         self._start_job(warm_up_engine, self._on_warm_up_job_succeeded, self._on_warm_up_job_failed)
 
@@ -218,6 +225,15 @@ class MainWindow(QMainWindow):
         controller.run_finished.connect(self._on_controller_run_finished)
         controller.run_failed.connect(self._on_controller_run_failed)
         controller.stop_requested.connect(self._on_controller_stop_requested)
+        # The result views listen to the window's run signals (all emitted in the GUI thread).
+        self.run_started.connect(self.results_view.on_run_started)
+        self.run_started.connect(self.runs_view.on_run_started)
+        self.validation_finished.connect(self.results_view.on_validation_finished)
+        self.run_finished.connect(self.results_view.on_run_finished)
+        self.run_finished.connect(self.runs_view.on_run_finished)
+        self.runs_view.open_run_requested.connect(self._on_runs_view_open_run_requested)
+        self.runs_view.clone_config_requested.connect(self._on_runs_view_clone_config_requested)
+        self.runs_view.resume_requested.connect(self._on_runs_view_resume_requested)
 
     # ------------------------------------------------------------------ public API
 
@@ -225,12 +241,25 @@ class MainWindow(QMainWindow):
         """Add a tab (e.g. Results, Runs, Try it) after the built-in ones; returns its index."""
         return self.tabs.addTab(widget, title)
 
-    def open_run(self, run_dir: str | Path) -> None:
-        """Show a past run's curves in the live plots; the events are read in the background."""
+    def open_run(self, run_dir: str | Path, show_live: bool = True) -> None:
+        """Show a past run's curves in the live plots; the events are read in the background.
+        With ``show_live`` the Live tab becomes current once they are in."""
         run_dir = str(run_dir)
         self.log(f"Opening run {run_dir}")
-        self._start_job(lambda: (run_dir, load_events(run_dir)), self._on_load_run_job_succeeded,
+        self._start_job(lambda: (run_dir, load_events(run_dir), show_live), self._on_load_run_job_succeeded,
                         self._on_load_run_job_failed)
+
+    def show_results(self, run_dir: str | Path) -> None:
+        """Open a run in every view: its curves in Live (unless a run is training there), its results
+        in Results (made the current tab) and its networks in Try it."""
+        run_dir = str(run_dir)
+        if self.is_running():
+            self.log(f"The Live tab keeps the training run; {Path(run_dir).name} opens in Results and Try it")
+        else:
+            self.open_run(run_dir, show_live=False)
+        self.results_view.show_run(run_dir)
+        self.try_it.set_run(run_dir)
+        self.tabs.setCurrentWidget(self.results_view)
 
     def is_running(self) -> bool:
         return self.controller.is_running()
@@ -319,6 +348,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._revalidate()
         self._refresh_past_runs()
+        self.runs_view.set_runs_dir(config.train.runs_dir)
 
     def _update_title(self) -> None:
         name = self.config_path.name if self.config_path else "Untitled"
@@ -481,14 +511,18 @@ class MainWindow(QMainWindow):
         self._show_error("Cannot create the sample dataset", message, details)
 
     @Slot(object)
-    def _on_load_run_job_succeeded(self, result: tuple[str, list]) -> None:
-        run_dir, events = result
+    def _on_load_run_job_succeeded(self, result: tuple[str, list, bool]) -> None:
+        run_dir, events, show_live = result
+        if self.is_running():
+            self.log(f"Not shown: {Path(run_dir).name} (a run started while it was read)")
+            return
         self.live_plots.reset(run_dir)
         for event in events:
             self.live_plots.add_event(event)
         self.live_plots.redraw()
         self.run_view.run_label.setText(f"Run {Path(run_dir).name} (from its folder)")
-        self.tabs.setCurrentWidget(self.run_view)
+        if show_live:
+            self.tabs.setCurrentWidget(self.run_view)
         self.log(f"Loaded {len(events)} events of {run_dir}")
 
     @Slot(str, str)
@@ -502,6 +536,28 @@ class MainWindow(QMainWindow):
         self._mark_edited()
         if key.startswith("train.runs_dir"):
             self._refresh_past_runs()
+            self.runs_view.set_runs_dir(self.config.train.runs_dir)
+
+    # ------------------------------------------------------------------ result view handlers
+
+    @Slot(str)
+    def _on_runs_view_open_run_requested(self, run_dir: str) -> None:
+        self.show_results(run_dir)
+
+    @Slot(object)
+    def _on_runs_view_clone_config_requested(self, config: ExperimentConfig) -> None:
+        if self.is_running():
+            self.status_label.setText("Stop the run before loading another config.")
+            return
+        self._set_config(config, None)  # as File > Open, but untitled: saving asks for a file
+        self.setWindowModified(True)
+        self.log("Loaded a run's config into the editor (unsaved)")
+        self.tabs.setCurrentWidget(self.data_panel)
+
+    @Slot(str)
+    def _on_runs_view_resume_requested(self, run_dir: str) -> None:
+        if not self.resume_run(run_dir):
+            self.status_label.setText("A run is training: stop it before resuming another.")
 
     @Slot()
     def _on_data_panel_sample_requested(self) -> None:
@@ -677,12 +733,15 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"Run {status}: {self.run_dir}")
         self.log(f"Run {status}. Folder: {self.run_dir}")
         self.run_finished.emit(summary)
+        if self.run_dir and not self._close_when_stopped:
+            self.try_it.set_run(self.run_dir)  # Try it works on the newest run
         if self._close_when_stopped:
             self.close()
 
     @Slot(str, str)
     def _on_controller_run_failed(self, message: str, details: str) -> None:
         self._end_of_run()
+        self.runs_view.on_run_finished({})  # no longer the live run: listed as failed, can be deleted
         self.run_view.run_label.setText("Run failed")
         self.status_label.setText(f"Run failed: {message}")
         self.log(f"Run failed: {message}")
@@ -751,6 +810,8 @@ class MainWindow(QMainWindow):
         self.live_plots.redraw_timer.stop()
         self.status_timer.stop()
         wait_for_background_jobs()  # a check or count still running must not report to a closed window
+        for view in (self.results_view, self.runs_view, self.try_it):
+            view.shutdown()  # their worker threads end with the window (children get no closeEvent)
         super().closeEvent(event)
 
     def _ask_stop_and_close(self) -> None:

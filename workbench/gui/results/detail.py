@@ -44,7 +44,7 @@ class DetailPanel(QWidget):
         text_scroll.setWidget(self.text)
         text_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.bars = GroupedBarPlot(f"Top-{TOP_K} probabilities", "probability")
-        self.bars.setMinimumWidth(320)
+        self.bars.setMinimumWidth(220)
 
         media = QVBoxLayout()
         media.addLayout(self.images)
@@ -53,6 +53,7 @@ class DetailPanel(QWidget):
         body.addLayout(media, 1)
         body.addWidget(self.bars, 1)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)  # inside a splitter: its neighbours have no margin either
         layout.addWidget(self.title)
         layout.addLayout(body, 1)
 

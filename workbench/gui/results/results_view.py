@@ -86,7 +86,8 @@ class ResultsView(QWidget):
     run_loaded = Signal(str)  # the run folder's static parts (samples, epochs) are in
     epoch_shown = Signal(str, int)  # stage, epoch: every part now shows this validation epoch
     embedding_shown = Signal(str, int)
-    latency_measured = Signal(dict)
+    # Dict-carrying signals and slots are declared object: PySide6 would convert a dict to a QVariantMap.
+    latency_measured = Signal(object)  # {net: seconds per sample}
     sample_shown = Signal(int)  # the detail panel shows this prediction row
 
     def __init__(self, parent=None):
@@ -113,10 +114,10 @@ class ResultsView(QWidget):
         self.run_label = QLabel("No run open.")
         self.epoch_slider = QSlider(Qt.Orientation.Horizontal)
         self.epoch_slider.setEnabled(False)
-        self.epoch_slider.setMinimumWidth(200)
+        self.epoch_slider.setMinimumWidth(120)
         self.epoch_slider.setPageStep(1)
         self.epoch_label = QLabel("—")
-        self.epoch_label.setMinimumWidth(170)
+        self.epoch_label.setMinimumWidth(150)
         self.export_button = ExportButton()
         self.status = QLabel()
         self.status.setStyleSheet("color: #b22;")
@@ -132,7 +133,7 @@ class ResultsView(QWidget):
         self.metrics_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.metrics_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.metrics_table.setMinimumHeight(150)
+        self.metrics_table.setMinimumHeight(90)
 
         self.confusion_net = QComboBox()
         self.confusion_normalized = QCheckBox("Row-normalised")
@@ -141,8 +142,10 @@ class ResultsView(QWidget):
         confusion_controls.addWidget(QLabel("Network:"))
         confusion_controls.addWidget(self.confusion_net)
         confusion_controls.addWidget(self.confusion_normalized)
-        confusion_controls.addStretch(1)
-        confusion_controls.addWidget(QLabel("Click a cell to see its samples."))
+        cell_hint = QLabel("Click a cell to see its samples.")
+        cell_hint.setWordWrap(True)  # may wrap: the tab fits a small window
+        cell_hint.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        confusion_controls.addWidget(cell_hint, 1)
         confusion_page = QWidget()
         confusion_layout = QVBoxLayout(confusion_page)
         confusion_layout.setContentsMargins(0, 4, 0, 0)
@@ -163,6 +166,10 @@ class ResultsView(QWidget):
         self.sort_box = QComboBox()
         for key, (label, _) in SORTS.items():
             self.sort_box.addItem(label, key)
+        for box in (self.filter_box, self.sort_box, self.confusion_net):
+            # Sized for a few characters, not for the longest choice: the tab fits a small window.
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(8 if box is self.confusion_net else 10)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search captions and file names")
         self.search.setClearButtonEnabled(True)
@@ -207,12 +214,14 @@ class ResultsView(QWidget):
         right.addWidget(self.detail)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 2)
+        right.setSizes([3000, 2000])  # the initial split (scaled to the space): not each part's minimum
 
         body = QSplitter(Qt.Orientation.Horizontal)
         body.addWidget(left)
         body.addWidget(right)
         body.setStretchFactor(0, 2)
         body.setStretchFactor(1, 3)
+        body.setSizes([2000, 3000])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status)
@@ -248,7 +257,7 @@ class ResultsView(QWidget):
         self._reset(run_dir, live=True)
         self._request_run_load(measure_latency=False)
 
-    @Slot(dict)
+    @Slot(object)
     def on_validation_finished(self, payload: dict) -> None:
         """A validation epoch of the live run (the ``on_validation_end`` payload)."""
         if not self._live or "predictions" not in payload:
@@ -266,7 +275,7 @@ class ResultsView(QWidget):
         key = (predictions.stage, predictions.epoch)
         self._set_epochs(sorted(set(self.epochs) | {key}, key=_epoch_order), follow=following)
 
-    @Slot(dict)
+    @Slot(object)
     def on_run_finished(self, summary: dict) -> None:
         """The live run ended: its checkpoints now exist, so sizes and latency can be shown."""
         if self.run_dir is not None:

@@ -127,6 +127,9 @@ class RunsView(QWidget):
         actions.addWidget(self.message)
 
         self.metric_box = QComboBox()
+        # Sized for 16 characters, not for the longest choice: the tab fits a small window.
+        self.metric_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.metric_box.setMinimumContentsLength(16)
         for key, label in CURVE_METRICS.items():
             self.metric_box.addItem(label, key)
         self.overlay = pg.PlotWidget(background="w")
@@ -151,6 +154,7 @@ class RunsView(QWidget):
         overlay_layout.addWidget(self.overlay, 1)
 
         self.diff_label = QLabel("Select two runs to see how their configs differ.")
+        self.diff_label.setWordWrap(True)
         self.diff_table = QTableWidget(0, 3)
         self.diff_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.diff_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -211,7 +215,7 @@ class RunsView(QWidget):
         self.live_run_dir = str(run_dir)
         self.refresh()
 
-    @Slot(dict)
+    @Slot(object)
     def on_run_finished(self, summary: dict) -> None:
         self.live_run_dir = None
         self.refresh()

@@ -39,7 +39,7 @@ class TryItView(QWidget):
     """``set_run(run_dir)``, give inputs, press Predict; ``predicted`` carries ``{net: probabilities}``."""
 
     run_ready = Signal(str)  # the run's networks are loaded; inputs can be given
-    predicted = Signal(dict)  # net -> (C,) probabilities
+    predicted = Signal(object)  # {net: (C,) probabilities}: object, as a dict would become a QVariantMap
     failed = Signal(str)
 
     def __init__(self, parent=None):
