@@ -12,7 +12,8 @@ from workbench.config import config_to_toml
 from workbench.engine import cli_train
 from workbench.engine.runs import RunRecord, list_runs
 
-from test_trainer import tiny_config, tiny_dataset  # noqa: F401 (a fixture)
+from test_trainer import tiny_dataset  # noqa: F401 (a fixture)
+from tiny_runs import tiny_config
 
 
 @pytest.fixture

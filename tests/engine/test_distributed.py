@@ -25,7 +25,8 @@ from workbench.engine import distributed
 from workbench.engine.distributed import DistributedContext
 from workbench.engine.runs import RunRecord, list_runs
 
-from test_trainer import tiny_config, tiny_dataset  # noqa: F401 (a fixture)
+from test_trainer import tiny_dataset  # noqa: F401 (a fixture)
+from tiny_runs import tiny_config
 
 NETS = ("teacher", "student", "baseline")
 

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.config import EncoderConfig, check, default_config
-from workbench.data import check_dataset, write_sample_dataset
+from workbench.config import EncoderConfig, check
 from workbench.engine.inference import (
     Predictor,
     encode_batch,
@@ -20,26 +19,14 @@ from workbench.engine.inference import (
 from workbench.engine.runs import RunRecord
 from workbench.engine.trainer import Trainer
 
+from tiny_runs import tiny_config, write_tiny_dataset
+
 
 def train_tiny_run(root, epochs: int = 1, text_encoder: str = "bag"):
-    """3 classes x 12 samples of 16 px images with captions; a teacher (image + text) and an image student."""
-    dataset = write_sample_dataset(root / "data", classes=3, per_class=12, image_size=16, seed=0)
-    config = default_config(check_dataset(dataset, default_config().data, seed=0))
-    config.data.image_size = 16
+    """The tiny dataset; a teacher (image + text, the given text encoder) and an image student."""
+    config = tiny_config(write_tiny_dataset(root / "data"), root / "runs", epochs=epochs, teacher_epochs=0)
     text_field = next(field for field in config.teacher.fields if field != "image")
     config.teacher.encoders[text_field] = EncoderConfig(text_encoder, {})
-    for network in (config.teacher, config.student):
-        network.embed_dim = 16
-        network.fusion_hidden = 16
-        for encoder in network.encoders.values():
-            if encoder.type == "cnn":
-                encoder.params.update(width=4, depth=1)
-            elif "dim" in encoder.params:
-                encoder.params["dim"] = 8
-    config.train.epochs = epochs
-    config.train.batch_size = 8
-    config.train.device = "cpu"
-    config.train.runs_dir = str(root / "runs")
     Trainer(check(config)).fit()
     return next((root / "runs").iterdir())
 

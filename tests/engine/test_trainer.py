@@ -1,6 +1,6 @@
 """The trainer on a tiny real dataset: hook order, determinism, stop and exact resume, NaN stop, teacher reuse.
 
-The helpers at the top (``tiny_dataset``, ``tiny_config``, ``Recorder``) are imported by the
+The helpers at the top (the ``tiny_dataset`` fixture, ``Recorder``) are imported by the
 other engine test modules.
 """
 
@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.config import ExperimentConfig, default_config
-from workbench.data import check_dataset, write_sample_dataset
+from workbench.config import ExperimentConfig
 from workbench.engine import losses
 from workbench.engine.checkpoint import load_checkpoint
 from workbench.engine.hooks import HOOKS, Callback
@@ -23,34 +22,14 @@ from workbench.engine.runs import RunRecord, load_network
 from workbench.engine.trainer import Trainer, TrainingDiverged, lr_factor
 from workbench.errors import ConfigError, WorkbenchError
 
+from tiny_runs import tiny_config, write_tiny_dataset
+
 NETS = ("teacher", "student", "baseline")
 
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
-    """3 classes x 12 samples of 16 px images with captions."""
-    return write_sample_dataset(tmp_path_factory.mktemp("data") / "tiny", classes=3, per_class=12, image_size=16,
-                                seed=0)
-
-
-def tiny_config(dataset: Path, runs_dir: Path, epochs: int = 2, teacher_epochs: int = 1) -> ExperimentConfig:
-    """The default config of the dataset with tiny networks: a run takes about a second."""
-    config = default_config(check_dataset(dataset, ExperimentConfig().data, seed=0))
-    config.data.image_size = 16
-    for network in (config.teacher, config.student):
-        network.embed_dim = 16
-        network.fusion_hidden = 16
-        for encoder in network.encoders.values():
-            if encoder.type == "cnn":
-                encoder.params.update(width=4, depth=1)
-            elif "dim" in encoder.params:
-                encoder.params["dim"] = 8
-    config.train.epochs = epochs
-    config.train.teacher_epochs = teacher_epochs
-    config.train.batch_size = 8
-    config.train.device = "cpu"
-    config.train.runs_dir = str(runs_dir)
-    return config
+    return write_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny")
 
 
 class Recorder(Callback):

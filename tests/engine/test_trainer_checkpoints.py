@@ -13,7 +13,8 @@ from workbench.engine.runs import load_network
 from workbench.engine.trainer import Trainer
 from workbench.errors import WorkbenchError
 
-from test_trainer import Recorder, tiny_config, tiny_dataset  # noqa: F401 (a fixture)
+from test_trainer import Recorder, tiny_dataset  # noqa: F401 (a fixture)
+from tiny_runs import tiny_config
 
 FLAG = {"ran": False}
 

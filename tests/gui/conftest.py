@@ -10,9 +10,10 @@ import pytest
 import shiboken6
 from PySide6.QtCore import QSettings, QThread, QThreadPool
 
-from workbench.config import ExperimentConfig, default_config
-from workbench.data import check_dataset, write_sample_dataset
+from workbench.config import ExperimentConfig
 from workbench.gui.app import create_application
+
+from tiny_runs import tiny_config, write_tiny_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -49,34 +50,13 @@ def settings(tmp_path) -> QSettings:
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
-    """3 classes x 12 samples of 16 px images with captions: a run trains in seconds."""
-    return write_sample_dataset(tmp_path_factory.mktemp("data") / "tiny", classes=3, per_class=12, image_size=16,
-                                seed=0)
-
-
-def tiny_config(dataset: Path, runs_dir: Path, epochs: int = 1) -> ExperimentConfig:
-    """The default config for the tiny dataset with tiny networks, CPU, no waiting."""
-    config = default_config(check_dataset(dataset, ExperimentConfig().data, seed=0))
-    config.data.image_size = 16
-    for network in (config.teacher, config.student):
-        network.embed_dim = 16
-        network.fusion_hidden = 16
-        for encoder in network.encoders.values():
-            if encoder.type == "cnn":
-                encoder.params.update(width=4, depth=1)
-            elif "dim" in encoder.params:
-                encoder.params["dim"] = 8
-    config.train.epochs = epochs
-    config.train.batch_size = 8
-    config.train.device = "cpu"
-    config.train.runs_dir = str(runs_dir)
-    return config
+    return write_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny")
 
 
 @pytest.fixture
 def make_tiny_config(tiny_dataset, tmp_path):
     def make(epochs: int = 1) -> ExperimentConfig:
-        return tiny_config(tiny_dataset, tmp_path / "runs", epochs)
+        return tiny_config(tiny_dataset, tmp_path / "runs", epochs, teacher_epochs=0)
 
     return make
 
