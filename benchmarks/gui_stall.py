@@ -9,16 +9,20 @@ that the plots really redraw.
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_stall.py [--epochs 3] [--batch-size 4]
 
 Prints max and p99 lateness (ms), the time the live plots' redraws took on the GUI thread
-(their own share of it), and the batch rate. ``--tab data`` keeps the plots hidden, which
+(their own share of it), and the batch rate; then the worst stalls, each with the CPU time
+the GUI thread itself used in it (near the stall's length: the GUI thread's own work; far
+below it: waiting for the GIL or a core), and the garbage collections and their length. ``--tab data`` keeps the plots hidden, which
 separates the plots' cost from the contention with the training thread (GIL, 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,6 +42,8 @@ class LatenessProbe(QObject):
         self.clock = QElapsedTimer()
         self.lateness_ms: list[float] = []
         self.tick_ms: list[float] = []  # when each tick fired, since start
+        self.cpu_ms: list[float] = []  # CPU time the GUI thread used since the previous tick
+        self._last_cpu = 0.0
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(TICK_MS)
@@ -47,6 +53,7 @@ class LatenessProbe(QObject):
     def start(self) -> None:
         self.clock.start()
         self._last = 0.0
+        self._last_cpu = time.thread_time() * 1000
         self.timer.start()
 
     def stop(self) -> None:
@@ -58,6 +65,34 @@ class LatenessProbe(QObject):
         self.lateness_ms.append(max(0.0, now - self._last - TICK_MS))
         self.tick_ms.append(now)
         self._last = now
+        cpu = time.thread_time() * 1000
+        self.cpu_ms.append(cpu - self._last_cpu)
+        self._last_cpu = cpu
+
+
+class CollectionLog:
+    """Times every garbage collection while installed: (seconds since start, ms, generation, thread)."""
+
+    def __init__(self):
+        self.collections: list[tuple[float, float, int, str]] = []
+        self._start = 0.0
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._began = now
+        else:
+            self.collections.append((self._began - self._start, (now - self._began) * 1000, info["generation"],
+                                     threading.current_thread().name))
+
+    def install(self) -> None:
+        self._start = time.perf_counter()
+        gc.callbacks.append(self)
+
+    def remove(self) -> None:
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
 
 
 def main() -> int:
@@ -110,10 +145,13 @@ def main() -> int:
             print(f"cannot start: {window.issues}", file=sys.stderr)
             return 1
         window.tabs.setCurrentWidget(window.run_view if args.tab == "live" else window.data_panel)
+        collections = CollectionLog()
         probe.start()
+        collections.install()
         started = time.monotonic()
         loop.exec()
         elapsed = time.monotonic() - started
+        collections.remove()
         probe.stop()
         batches = window.live_plots.history.counts.get("train_batch", 0)
         window.close()
@@ -126,6 +164,15 @@ def main() -> int:
     print(f"GUI-thread lateness of a {TICK_MS} ms timer: max {lateness.max():.1f} ms "
           f"(at {probe.tick_ms[worst + 1] / 1000:.1f} s after Start), "
           f"p99 {np.percentile(lateness, 99):.1f} ms, median {np.median(lateness):.1f} ms")
+    cpu = np.array(probe.cpu_ms[1:])
+    print("worst stalls: " + "; ".join(
+        f"{lateness[i]:.0f} ms at {probe.tick_ms[i + 1] / 1000:.2f} s (GUI CPU {cpu[i]:.0f} ms)"
+        for i in np.argsort(lateness)[::-1][:5]))
+    if collections.collections:
+        gc_ms = np.array([c[1] for c in collections.collections])
+        longest = max(collections.collections, key=lambda c: c[1])
+        print(f"garbage collections: {gc_ms.size}, {gc_ms.sum():.0f} ms in all, longest {longest[1]:.1f} ms "
+              f"(generation {longest[2]}, at {longest[0]:.2f} s, {longest[3]} thread)")
     if redraw_ms:
         redraws = np.array(redraw_ms)
         print(f"plot redraws ({redraws.size}, Live tab shown): max {redraws.max():.1f} ms, "
