@@ -73,3 +73,13 @@ def test_config_with_an_unknown_field_is_one_clear_error(sample_dir, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: Unknown field 'depth'")
     assert "image, text" in err
+
+
+def test_the_app_without_a_display_is_one_clear_error(monkeypatch, capsys):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: No display found")
+    assert "workbench sample, check, config, train" in err

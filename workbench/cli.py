@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -84,12 +85,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _open_app(config_path: str | None) -> int:
+    if _no_display():
+        # Without this check Qt aborts the process ("could not connect to display", a core dump).
+        raise WorkbenchError("No display found (neither DISPLAY nor WAYLAND_DISPLAY is set): the desktop app needs "
+                             "a graphical session. Without one, use the headless commands: workbench sample, check, "
+                             "config, train (see workbench --help).")
     try:
         from workbench.gui.app import run_app
     except ImportError as error:
         raise WorkbenchError(f"The desktop app cannot start: {error}. On Linux, Qt's xcb plugin needs "
                              "libxcb-cursor0 (see the README); headless commands still work.") from None
     return run_app(config_path)
+
+
+def _no_display() -> bool:
+    """On Linux and other X11/Wayland systems, whether Qt has no screen to open a window on."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
