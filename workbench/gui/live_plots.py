@@ -37,6 +37,9 @@ SOURCES = {"loss": ("loss", "val_loss"), "accuracy": ("accuracy",), "lr": ("lr",
 BEST = {"accuracy": max, "val_loss": min, "gain": max}  # which validation value counts as best
 LOG_PLOTS = ("loss", "lr")  # the plots that "log y" applies to
 NEW_CURVES_PER_TICK = 2  # creating a curve (and its legend entry) costs ~7 ms: spread a stage's new ones over ticks
+# Where each plot's legend sits (pyqtgraph offsets: negative = from the right / bottom edge), chosen
+# where its data rarely goes: losses fall away from the bottom left; the gain exists only in stage 2.
+LEGEND_OFFSETS = {"loss": (8, -8), "gain": (8, 8)}
 RANGE_MARGIN = 0.08  # share of the data's span added around it when a range is refitted
 SHRINK_BELOW = 1 / 3  # refit a range when the data fills less than this share of it
 
@@ -109,7 +112,7 @@ class LivePlots(QWidget):
             # No grid: pyqtgraph draws it with the axes, so every curve update would repaint the tick
             # labels too; without it a frame paints in ~3 ms instead of ~16 ms.
             # Loss curves fall over a run: its lower left corner is the emptiest.
-            plot.addLegend(offset=(8, -8) if key == "loss" else (-8, 8), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 210),
+            plot.addLegend(offset=LEGEND_OFFSETS.get(key, (-8, 8)), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 210),
                            pen=pg.mkPen("#c8c8c8"), colCount=2 if key == "loss" else 1)
             plot.getAxis("left").enableAutoSIPrefix(False)  # "accuracy (x0.001)" reads worse than 0.6
             # The left axis may grow for wider tick labels but never shrinks back: each change of its
@@ -255,7 +258,12 @@ class LivePlots(QWidget):
             if not np.isfinite(low):
                 continue
             _, (view_low, view_high) = self.plots[key].vb.viewRange()
-            span = max(high - low, abs(high) * 1e-3, 1e-12)
+            if high - low <= abs(high) * 1e-3:
+                # Flat data (a constant learning rate, a gain stuck at 0): show it in a range of ±50%
+                # (±0.05 around 0) rather than magnify rounding noise into labels like 0.00100005.
+                half = 0.5 * abs(high) if high else 0.05
+                low, high = low - half, high + half
+            span = high - low
             if low < view_low or high > view_high or span < SHRINK_BELOW * (view_high - view_low):
                 self.plots[key].setYRange(low - RANGE_MARGIN * span, high + RANGE_MARGIN * span, padding=0)
 
