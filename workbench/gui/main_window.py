@@ -520,7 +520,7 @@ class MainWindow(QMainWindow):
         for event in events:
             self.live_plots.add_event(event)
         self.live_plots.redraw()
-        self.run_view.run_label.setText(f"Run {Path(run_dir).name} (from its folder)")
+        self.run_view.show_past_run(Path(run_dir).name)
         if show_live:
             self.tabs.setCurrentWidget(self.run_view)
         self.log(f"Loaded {len(events)} events of {run_dir}")

@@ -59,7 +59,15 @@ class RunView(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.plots, 1)
 
+    def show_past_run(self, name: str) -> None:
+        """A run read from its folder: its name, and no progress bar (nothing is running)."""
+        self.progress = None
+        self.run_label.setText(f"Run {name} (from its folder)")
+        self.stage_label.clear()
+        self.progress_bar.hide()
+
     def start_stage(self, payload: dict) -> None:
+        self.progress_bar.show()
         self.progress = StageProgress(payload)
         self.progress_bar.setRange(0, self.progress.total_steps)
         self.show_progress()
