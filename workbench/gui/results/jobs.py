@@ -16,7 +16,8 @@ import traceback
 from collections import OrderedDict
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtWidgets import QWidget
 
 from workbench.gui.tasks import describe_exception
 
@@ -151,3 +152,25 @@ class JobRunner(QObject):
             callbacks[1](message)
         else:
             self.failed.emit(message)
+
+
+class JobView(QWidget):
+    """A view whose loading runs on its own :class:`JobRunner`, stopped on close and when the app quits.
+
+    Child widgets get no close event of their own, so the window also calls ``shutdown``.
+    """
+
+    def __init__(self, runner_name: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._runner = JobRunner(runner_name, self)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    def shutdown(self) -> None:
+        """Stop the worker threads; views with more of them extend this."""
+        self._runner.shutdown()
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
+        super().closeEvent(event)

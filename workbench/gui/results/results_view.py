@@ -12,7 +12,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -35,7 +35,7 @@ from workbench.engine.metrics import confusion_matrix
 from workbench.gui.results.detail import DetailPanel
 from workbench.gui.results.export_button import ExportButton
 from workbench.gui.results.gallery import GalleryModel, GalleryView
-from workbench.gui.results.jobs import JobRunner
+from workbench.gui.results.jobs import JobView
 from workbench.gui.results.plots import ConfusionPlot, EmbeddingPlot, GroupedBarPlot
 from workbench.gui.results.run_data import LoadedRun, load_epoch, load_run
 from workbench.gui.results.selection import (
@@ -79,7 +79,7 @@ def _format_metric(key: str, value: float | int | None) -> str:
     return f"{value / 2**20:.1f} MiB" if value >= 2**20 else f"{value / 2**10:.0f} KiB"
 
 
-class ResultsView(QWidget):
+class ResultsView(JobView):
     """Results of one run, live or past. Slots: ``show_run``, ``on_run_started``,
     ``on_validation_finished``, ``on_run_finished``."""
 
@@ -91,7 +91,7 @@ class ResultsView(QWidget):
     sample_shown = Signal(int)  # the detail panel shows this prediction row
 
     def __init__(self, parent=None):
-        super().__init__(parent)
+        super().__init__("results-loader", parent)
         self.run_dir: str | None = None
         self.run: LoadedRun | None = None
         self.epochs: list[tuple[str, int]] = []
@@ -101,12 +101,8 @@ class ResultsView(QWidget):
         self._live = False
         self._pending_embedding: tuple[PredictionSet, dict[str, np.ndarray]] | None = None
         self._sets: OrderedDict[tuple[str, int], PredictionSet] = OrderedDict()
-        self._runner = JobRunner("results-loader", self)
         self._runner.failed.connect(self._on_runner_failed)
         self._build()
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.shutdown)
 
     # ------------------------------------------------------------------ layout
 
@@ -283,13 +279,9 @@ class ResultsView(QWidget):
 
     def shutdown(self) -> None:
         """Stop the worker threads (called on close and when the application quits)."""
-        self._runner.shutdown()
+        super().shutdown()
         self.gallery_model.shutdown()
         self.export_button.shutdown()
-
-    def closeEvent(self, event) -> None:
-        self.shutdown()
-        super().closeEvent(event)
 
     # ------------------------------------------------------------------ loading
 

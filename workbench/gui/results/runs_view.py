@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import (
-    QCoreApplication,
     QItemSelection,
     QItemSelectionModel,
     QSortFilterProxyModel,
@@ -41,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.config import config_from_dict
-from workbench.gui.results.jobs import JobRunner
+from workbench.gui.results.jobs import JobView
 from workbench.gui.results.run_data import RunRow, config_diff, run_rows, validation_curves
 
 COLUMNS = ["Run", "Date", "Dataset", "Teacher fields", "Student fields", "Teacher acc.", "Student acc.",
@@ -70,7 +69,7 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
-class RunsView(QWidget):
+class RunsView(JobView):
     """Runs of ``set_runs_dir``'s folder; emits requests, the main window acts on them."""
 
     open_run_requested = Signal(str)
@@ -81,17 +80,13 @@ class RunsView(QWidget):
     run_deleted = Signal(str)
 
     def __init__(self, parent=None):
-        super().__init__(parent)
+        super().__init__("runs-loader", parent)
         self.runs_dir: str | None = None
         self.rows: dict[str, RunRow] = {}
         self.live_run_dir: str | None = None
         self._curves: dict[str, dict[str, list[tuple[int, float]]]] = {}
-        self._runner = JobRunner("runs-loader", self)
         self._runner.failed.connect(self._on_runner_failed)
         self._build()
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.shutdown)
 
     def _build(self) -> None:
         self.filter_edit = QLineEdit()
@@ -234,13 +229,6 @@ class RunsView(QWidget):
     def selected_run_dirs(self) -> list[str]:
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
         return [self.proxy.index(row, 0).data(_RUN_DIR_ROLE) for row in rows]
-
-    def shutdown(self) -> None:
-        self._runner.shutdown()
-
-    def closeEvent(self, event) -> None:
-        self.shutdown()
-        super().closeEvent(event)
 
     # ------------------------------------------------------------------ table
 

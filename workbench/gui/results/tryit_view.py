@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -21,13 +21,12 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
-    QWidget,
 )
 
 from workbench.engine.inference import Predictor
 from workbench.gui.results.detail import top_classes
 from workbench.gui.results.gallery import decode_scaled
-from workbench.gui.results.jobs import JobRunner
+from workbench.gui.results.jobs import JobView
 from workbench.gui.results.plots import GroupedBarPlot
 
 _FILE_FILTERS = {"image": "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)",
@@ -35,7 +34,7 @@ _FILE_FILTERS = {"image": "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *
 _PREVIEW_SIDE = 160
 
 
-class TryItView(QWidget):
+class TryItView(JobView):
     """``set_run(run_dir)``, give inputs, press Predict; ``predicted`` carries ``{net: probabilities}``."""
 
     run_ready = Signal(str)  # the run's networks are loaded; inputs can be given
@@ -43,11 +42,10 @@ class TryItView(QWidget):
     failed = Signal(str)
 
     def __init__(self, parent=None):
-        super().__init__(parent)
+        super().__init__("try-it", parent)
         self.run_dir: str | None = None
         self.predictor: Predictor | None = None
         self._inputs: dict[str, QLineEdit | QPlainTextEdit] = {}
-        self._runner = JobRunner("try-it", self)
         self.title = QLabel("Open a run to try its networks on new inputs.")
         self.title.setWordWrap(True)
         self.form = QFormLayout()
@@ -78,9 +76,6 @@ class TryItView(QWidget):
         layout.addWidget(self.title)
         layout.addLayout(body, 1)
         self.predict_button.clicked.connect(self._on_predict_button_clicked)
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.shutdown)
 
     # ------------------------------------------------------------------ public
 
@@ -119,13 +114,6 @@ class TryItView(QWidget):
         self.predict_button.setEnabled(False)
         self._runner.submit("predict", lambda: predictor.predict(values), self._on_prediction_finished,
                             self._on_job_failed)
-
-    def shutdown(self) -> None:
-        self._runner.shutdown()
-
-    def closeEvent(self, event) -> None:
-        self.shutdown()
-        super().closeEvent(event)
 
     # ------------------------------------------------------------------ internals
 
