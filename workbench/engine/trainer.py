@@ -12,7 +12,12 @@ Exact resume on the CPU rests on three rules:
   the objective and the position in the epoch (batches done), so a resumed epoch skips
   the batches already trained and draws the same random numbers for the rest;
 - a batch consumes random numbers in one fixed order (data augmentation, student,
-  objective, baseline), whether or not the run was resumed.
+  objective), whether or not the run was resumed.
+
+Student and baseline are paired: they see the same batches (augmented once, for both) and
+the baseline's forward replays the random numbers the student's forward drew, so both
+draw the same dropout masks. With every distillation weight at 0 the two are the same
+network trained the same way, and the distillation gain is exactly 0.
 
 Under ``torchrun`` (docs/distributed.md) every rank runs this same loop on its share of each
 epoch's order, with the trained modules in DistributedDataParallel; rank 0 alone validates,
@@ -541,14 +546,21 @@ class Trainer:
             if self.objective.requires_teacher:
                 with torch.no_grad(), autocast(device, precision):
                     teacher_out = self.teacher(batch)
+            before_student = _generator_states(device)
             output, loss, terms = self._train_modules["student"](batch, teacher_out, device, precision)
             losses = [("student", loss)]
             outputs = {"student": output}
             if self.baseline is not None:
+                after_student = _generator_states(device)
+                _set_generator_states(device, before_student)  # the student's dropout masks, drawn again
                 with autocast(device, precision):
                     baseline_out = self._train_modules["baseline"](batch)
-                losses.append(("baseline", F.cross_entropy(baseline_out.logits.float(), labels,
-                                                           label_smoothing=smoothing)))
+                _set_generator_states(device, after_student)
+                # The student's CE term computed the same way (its weight too), so that a CE-only student and the
+                # baseline get bit-identical gradients. A pure-KD student (CE weight 0) still has a CE baseline.
+                ce_weight = self.cfg.loss.ce.weight or 1.0
+                baseline_ce = F.cross_entropy(baseline_out.logits.float(), labels, label_smoothing=smoothing)
+                losses.append(("baseline", torch.stack([baseline_ce * float(ce_weight)]).sum()))
                 outputs["baseline"] = baseline_out
 
         # One device-to-host copy per batch for every number the hooks report. Under torchrun they are
@@ -751,6 +763,24 @@ def _optimizer_step(learner: _Learner, loss: torch.Tensor, grad_clip: float) -> 
             nn.utils.clip_grad_norm_(learner.parameters(), grad_clip)
         optimizer.step()
     learner.scheduler.step()
+
+
+def _generator_states(device: torch.device) -> list[torch.Tensor]:
+    """The states of the generators a forward pass on ``device`` draws from (dropout): the CPU's and the device's."""
+    states = [torch.get_rng_state()]
+    if device.type == "cuda":
+        states.append(torch.cuda.get_rng_state(device))
+    elif device.type == "mps":
+        states.append(torch.mps.get_rng_state())
+    return states
+
+
+def _set_generator_states(device: torch.device, states: list[torch.Tensor]) -> None:
+    torch.set_rng_state(states[0])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(states[1], device)
+    elif device.type == "mps":
+        torch.mps.set_rng_state(states[1])
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
