@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 from pyqtgraph.util.garbage_collector import GarbageCollector
 
+from workbench.assets import icon_path, style_sheet
 from workbench.config import load_config
 
 ORGANIZATION = "workbench"
@@ -24,11 +26,14 @@ _garbage_collector: GarbageCollector | None = None
 
 
 def create_application(argv: list[str] | None = None) -> QApplication:
-    """The QApplication, named so that QSettings and QStandardPaths find the user's folders,
-    with garbage collection moved to the GUI thread."""
+    """The QApplication, named so that QSettings and QStandardPaths find the user's folders, dressed
+    in resources/ (icon, style sheet), with garbage collection moved to the GUI thread."""
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    if not app.styleSheet():
+        app.setStyleSheet(style_sheet())
+        app.setWindowIcon(QIcon(str(icon_path())))
     global _garbage_collector
     if _garbage_collector is None:
         _garbage_collector = GarbageCollector(interval=GC_INTERVAL_S)

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
 
 INT_LIMIT = 2**31 - 1
 FLOAT_LIMIT = 1e9
-INVALID_STYLE = "border: 1px solid #d03030; background: #fff0f0;"
 
 
 # Labels that a plain "underscores to spaces" would leave cryptic.
@@ -109,7 +108,9 @@ class ValueEditor(QObject):
             self._updating = False
 
     def mark_invalid(self, reason: str | None) -> None:
-        self.widget.setStyleSheet(INVALID_STYLE if reason else "")
+        self.widget.setProperty("invalid", bool(reason))  # the style sheet's *[invalid="true"] rule
+        self.widget.style().unpolish(self.widget)  # a changed property restyles only when polished again
+        self.widget.style().polish(self.widget)
         self.widget.setToolTip(f"<b>{reason}</b><br>{self.tooltip}" if reason else self.tooltip)
         self.widget.setProperty("invalid_reason", reason or "")
 

@@ -22,8 +22,8 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from workbench.assets import network_colour, series_colour, term_colours, ui_colour
 from workbench.gui.history import NETS, RunHistory, ema
-from workbench.gui.plotting import PALETTE, TOTAL_COLOUR, colour
 
 REDRAW_HZ = 20
 PLOTS = {  # plot key -> (title, y label)
@@ -67,7 +67,7 @@ class LivePlots(QWidget):
         self.history = RunHistory()
         self.planned_x: dict[str, float] = {}  # "step"/"epoch" -> length of the live run, when known
         self._curves: dict[str, _Curve] = {}
-        self._colours: dict[str, int] = {}
+        self._colours: dict[str, str] = {}  # loss term -> its colour
         self._stage_lines: list[pg.InfiniteLine] = []
         self._dirty = True
 
@@ -113,7 +113,7 @@ class LivePlots(QWidget):
             # labels too; without it a frame paints in ~3 ms instead of ~16 ms.
             # Loss curves fall over a run: its lower left corner is the emptiest.
             plot.addLegend(offset=LEGEND_OFFSETS.get(key, (-8, 8)), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 210),
-                           pen=pg.mkPen("#c8c8c8"), colCount=2 if key == "loss" else 1)
+                           pen=pg.mkPen(ui_colour("legend_border")), colCount=2 if key == "loss" else 1)
             plot.getAxis("left").enableAutoSIPrefix(False)  # "accuracy (x0.001)" reads worse than 0.6
             # The left axis may grow for wider tick labels but never shrinks back: each change of its
             # width re-lays out the whole GraphicsLayout and repaints every plot (measured: full-view
@@ -128,7 +128,7 @@ class LivePlots(QWidget):
             if self.plots:
                 plot.setXLink(self.plots["loss"])
             self.plots[key] = plot
-        self.cursors = {key: pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#999999", width=1))
+        self.cursors = {key: pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(ui_colour("cursor"), width=1))
                         for key in self.plots}
         for key, cursor in self.cursors.items():
             cursor.hide()
@@ -283,18 +283,18 @@ class LivePlots(QWidget):
                         (key == "loss" and source == "weighted"))
         plot = self.plots[plot_key]
         is_validation = label.endswith(" val") or source == "gain"
-        index = self._colour_index(source, label)
-        pen = pg.mkPen(colour(index), width=1, style=Qt.PenStyle.DashLine if source == "val_loss" else
+        colour = self._colour(source, label)
+        pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine if source == "val_loss" else
                        Qt.PenStyle.SolidLine)
         if is_validation:
-            item = plot.plot(pen=pen, symbol="o", symbolSize=6, symbolBrush=colour(index), symbolPen=None,
+            item = plot.plot(pen=pen, symbol="o", symbolSize=6, symbolBrush=colour, symbolPen=None,
                              name=label)
-            best = pg.PlotDataItem(symbol="star", symbolSize=16, symbolBrush=colour(index),
-                                   symbolPen=pg.mkPen("#202020", width=1), pen=None)
+            best = pg.PlotDataItem(symbol="star", symbolSize=16, symbolBrush=colour,
+                                   symbolPen=pg.mkPen(ui_colour("marker_outline"), width=1), pen=None)
             plot.addItem(best)
             raw = None
         else:
-            faint = QColor(colour(index))
+            faint = QColor(colour)
             faint.setAlpha(55)
             raw = pg.PlotDataItem(pen=pg.mkPen(faint, width=1), skipFiniteCheck=True)
             raw.setDownsampling(auto=True, method="peak")
@@ -308,22 +308,22 @@ class LivePlots(QWidget):
         self._curves[name] = curve
         return curve
 
-    def _colour_index(self, source: str, label: str) -> int:
+    def _colour(self, source: str, label: str) -> str:
         """Nets keep one colour everywhere (teacher, student, baseline); loss terms one colour per term.
 
         Teacher and student terms of the same name share a colour: their stages never overlap in x.
         """
         net = label.removesuffix(" val").removesuffix(" train")
         if source in ("accuracy", "val_loss", "lr") and net in NETS:
-            return NETS.index(net)
+            return network_colour(net)
         if source == "gain":
-            return len(NETS)
+            return series_colour("gain")
         term = label.split("/")[-1]
         if label.startswith("baseline/"):
-            return NETS.index("baseline")
+            return network_colour("baseline")
         if term == "total":
-            return TOTAL_COLOUR
-        free = [i for i in range(len(NETS) + 1, len(PALETTE)) if i != TOTAL_COLOUR]
+            return series_colour("total")
+        free = term_colours()
         return self._colours.setdefault(term, free[len(self._colours) % len(free)])
 
     def _remove_curve(self, name: str) -> None:
@@ -356,7 +356,7 @@ class LivePlots(QWidget):
         starts = [(stage, xs if x_mode == "step" else xe) for stage, xs, xe in self.history.stage_starts if xs > 0]
         while len(self._stage_lines) < len(starts) * len(self.plots):
             for plot in self.plots.values():
-                line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888888", width=1,
+                line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(ui_colour("stage_line"), width=1,
                                                                              style=Qt.PenStyle.DotLine))
                 plot.addItem(line, ignoreBounds=True)
                 self._stage_lines.append(line)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.assets import html_colour
 from workbench.atomic import atomic_write_text
 from workbench.config import ConfigIssue, ExperimentConfig, default_config, load_config, save_config
 from workbench.errors import WorkbenchError
@@ -422,7 +423,7 @@ class MainWindow(QMainWindow):
         elif self.issues:
             first = self.issues[0]
             more = f" (and {len(self.issues) - 1} more)" if len(self.issues) > 1 else ""
-            self.start_reason.setText(f"<span style='color:#b00000'>Cannot start: {first}{more}</span>")
+            self.start_reason.setText(html_colour(f"Cannot start: {first}{more}", "error"))
             self.start_reason.setToolTip("\n".join(str(issue) for issue in self.issues))
         else:
             self.start_reason.setText("Ready to train.")

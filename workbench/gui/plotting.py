@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 
-pg.setConfigOptions(antialias=False, background="w", foreground="#303030")
+from workbench.assets import ui_colour
 
-# Colour-blind safe series colours: Okabe-Ito, then Tol's muted. The first three are the
-# nets' (teacher, student, baseline) wherever they appear.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#882255",
-           "#44AA99", "#999933", "#AA4499", "#332288", "#DDCC77", "#661100")
-TOTAL_COLOUR = 6  # black: the total loss
-
-
-def colour(index: int) -> str:
-    return PALETTE[index % len(PALETTE)]
+pg.setConfigOptions(antialias=False, background="w", foreground=ui_colour("plot_foreground"))
 
 
 def small_plot(title: str, height: int = 160) -> pg.PlotWidget:
@@ -27,11 +19,11 @@ def small_plot(title: str, height: int = 160) -> pg.PlotWidget:
     return widget
 
 
-def set_bars(plot: pg.PlotWidget, labels: list[str], values: list[float], colour_: str = PALETTE[0]) -> None:
+def set_bars(plot: pg.PlotWidget, labels: list[str], values: list[float], colour: str | None = None) -> None:
     """Replace the plot's content with one bar per label, labelled on the x axis."""
     plot.clear()
     x = list(range(len(values)))
-    plot.addItem(pg.BarGraphItem(x=x, height=values, width=0.7, brush=colour_, pen=None))
+    plot.addItem(pg.BarGraphItem(x=x, height=values, width=0.7, brush=colour or ui_colour("chart"), pen=None))
     step = max(1, len(labels) // 12)  # keep tick labels readable with many classes
     plot.getAxis("bottom").setTicks([[(i, labels[i]) for i in range(0, len(labels), step)]])
     plot.setXRange(-0.6, len(values) - 0.4, padding=0)

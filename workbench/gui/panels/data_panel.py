@@ -31,10 +31,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.assets import html_colour, ui_colour
 from workbench.config import ExperimentConfig
 from workbench.gui.forms import DataclassForm
 from workbench.gui.overview import DatasetOverview, inspect_dataset
-from workbench.gui.plotting import PALETTE, set_bars, small_plot
+from workbench.gui.plotting import set_bars, small_plot
 from workbench.gui.tasks import BackgroundJob
 
 DATA_OPTIONS = ["val_fraction", "image_size", "augment", "text_max_length", "cache_mb", "num_workers"]
@@ -202,8 +203,6 @@ class DataPanel(QWidget):
 
         self.first_start_banner = QFrame(self)
         self.first_start_banner.setObjectName("firstStartBanner")
-        self.first_start_banner.setStyleSheet("#firstStartBanner { background: #eaf3fb; border: 1px solid #9cc3e6;"
-                                              " border-radius: 4px; }")
         banner_layout = QHBoxLayout(self.first_start_banner)
         self.banner_label = QLabel("<b>No dataset yet.</b> Create the built-in sample (shapes with captions) "
                                    "to try the workbench, or choose a folder of your own.", self.first_start_banner)
@@ -410,7 +409,7 @@ class DataPanel(QWidget):
         self._finish_job()
         if self._pending_root is not None:
             return
-        self.status_label.setText(f"<span style='color:#b00000'>Cannot check this folder: {message}</span>")
+        self.status_label.setText(html_colour(f"Cannot check this folder: {message}", "error"))
         self.check_failed.emit(message)
 
     @Slot(list, list)
@@ -450,8 +449,8 @@ class DataPanel(QWidget):
         layout = {"manifest": "manifest", "class_folders": "class folders"}.get(index.layout, index.layout)
         sizes = ", ".join(f"{name} {len(indices)}" for name, indices in report.splits.items())
         how = "as given" if report.split_source == "given" else f"validation drawn ({report.val_fraction:.0%})"
-        verdict = ("<span style='color:#107010'>trainable</span>" if report.trainable
-                   else f"<span style='color:#b00000'>not trainable: {report.advice}</span>")
+        verdict = (html_colour("trainable", "ok") if report.trainable
+                   else html_colour(f"not trainable: {report.advice}", "error"))
         self.summary_label.setText(
             f"<table cellspacing=4>"
             f"<tr><td>Layout</td><td><b>{layout}</b></td></tr>"
@@ -478,7 +477,7 @@ class DataPanel(QWidget):
         if lengths.size:
             counts = np.bincount(lengths)
             self.text_plot.plot(np.arange(counts.size + 1) - 0.5, counts, stepMode="center", fillLevel=0,
-                                brush=PALETTE[2], pen=PALETTE[2])
+                                brush=ui_colour("chart"), pen=ui_colour("chart"))
             self.text_plot.setYRange(0, counts.max() * 1.1, padding=0)
             self.text_plot.setXRange(-0.5, counts.size - 0.5, padding=0)
 

@@ -43,7 +43,7 @@ class TermEditor(QGroupBox):
         self.form.edited.connect(self._on_form_edited)
         description = QLabel(weight_help, self)
         description.setWordWrap(True)
-        description.setStyleSheet("color: #505050;")
+        description.setProperty("role", "muted")  # coloured by the style sheet
         layout = QVBoxLayout(self)
         layout.addWidget(description)
         layout.addWidget(self.form)
@@ -98,7 +98,6 @@ class LossPanel(QWidget):
         font.setPointSizeF(font.pointSizeF() * 1.3)
         self.formula_label.setFont(font)
         self.formula_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.formula_label.setStyleSheet("padding: 8px; background: #f6f6f2; border: 1px solid #d8d8d0;")
         hint = QLabel("Tick a term to use it. The student minimises the weighted sum; "
                       "hover over a term or an option for what it does.", self)
         hint.setWordWrap(True)

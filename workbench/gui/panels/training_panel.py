@@ -8,9 +8,10 @@ import numpy as np
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
+from workbench.assets import ui_colour
 from workbench.config import ExperimentConfig, TrainConfig
 from workbench.gui.forms import DataclassForm, describe_field
-from workbench.gui.plotting import PALETTE, small_plot
+from workbench.gui.plotting import small_plot
 
 OPTIMISATION = ["epochs", "teacher_epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
                 "grad_clip"]
@@ -74,7 +75,7 @@ class TrainingPanel(QWidget):
         self.lr_plot = small_plot("Learning rate over the student stage", height=200)
         self.lr_plot.setLabel("bottom", "epoch")
         self.lr_plot.getAxis("left").setWidth(56)  # room for tick labels such as 0.0005
-        self.lr_curve = self.lr_plot.plot(pen=PALETTE[0])
+        self.lr_curve = self.lr_plot.plot(pen=ui_colour("schedule"))
 
         boxes = []
         for title, form in zip(("Optimisation", "Schedule", "Run"), self.forms):

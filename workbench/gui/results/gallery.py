@@ -18,14 +18,15 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from workbench.assets import ui_colour
 from workbench.gui.results.jobs import JobRunner
 from workbench.gui.results.run_data import SampleInfo
 from workbench.gui.results.selection import PredictionSet
 
 THUMB_SIZE = 80
 TILE_SIZE = QSize(156, 150)
-RIGHT = QColor(46, 139, 87)
-WRONG = QColor(200, 50, 50)
+RIGHT = QColor(ui_colour("right"))
+WRONG = QColor(ui_colour("wrong"))
 _CACHE_LIMIT = 3000  # thumbnails kept (80x80 RGB: about 60 MB at most)
 
 
@@ -159,7 +160,7 @@ class TileDelegate(QStyledItemDelegate):
         if samples.image_paths[row]:
             pixmap = model.thumbnail(row)
             if pixmap is None:
-                painter.fillRect(thumb_rect, QColor(225, 225, 225))
+                painter.fillRect(thumb_rect, QColor(ui_colour("placeholder")))
             else:
                 target = QRect(0, 0, pixmap.width(), pixmap.height())
                 target.moveCenter(thumb_rect.center())

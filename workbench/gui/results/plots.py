@@ -9,21 +9,15 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont
 
+from workbench.assets import class_colour, network_colour
 from workbench.gui.results.selection import NETS
 
-NET_COLORS = {"teacher": QColor(31, 119, 180), "student": QColor(255, 127, 14), "baseline": QColor(127, 127, 127)}
-# Class colours for the embedding: tab20, repeated when there are more classes.
-_CLASS_COLORS = [QColor(*rgb) for rgb in (
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
-    (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
-    (219, 219, 141), (158, 218, 229))]
 _MAX_TICK_CHARS = 10
 _MAX_CELL_LABELS = 15  # class count up to which each confusion cell shows its number
 
 
 def class_color(class_id: int) -> QColor:
-    return _CLASS_COLORS[class_id % len(_CLASS_COLORS)]
+    return QColor(class_colour(class_id))
 
 
 def _short(name: str) -> str:
@@ -154,7 +148,7 @@ class GroupedBarPlot(pg.PlotWidget):
         for slot, net in enumerate(nets):
             x = np.arange(len(categories)) - 0.4 + width * (slot + 0.5)
             heights = np.nan_to_num(np.asarray(values[net], dtype=float))
-            item = pg.BarGraphItem(x=x, height=heights, width=width * 0.95, brush=NET_COLORS[net], pen=None)
+            item = pg.BarGraphItem(x=x, height=heights, width=width * 0.95, brush=network_colour(net), pen=None)
             self.addItem(item)
             self.legend.addItem(item, net)
             self.bars[net] = item

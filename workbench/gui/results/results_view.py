@@ -116,7 +116,7 @@ class ResultsView(JobView):
         self.epoch_label.setMinimumWidth(150)
         self.export_button = ExportButton()
         self.status = QLabel()
-        self.status.setStyleSheet("color: #b22;")
+        self.status.setProperty("role", "error")
         top = QHBoxLayout()
         top.addWidget(self.run_label)
         top.addSpacing(12)

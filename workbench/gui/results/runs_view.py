@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.assets import run_palette
 from workbench.config import config_from_dict
 from workbench.gui.results.jobs import JobView
 from workbench.gui.results.run_data import RunRow, config_diff, run_rows, validation_curves
@@ -54,15 +55,13 @@ CURVE_METRICS = {
     "student/val_loss": "Student validation loss",
     "student/val_macro_f1": "Student validation macro-F1",
 }
-_RUN_COLORS = [QColor(*rgb) for rgb in ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189),
-                                        (255, 127, 14), (140, 86, 75), (227, 119, 194), (23, 190, 207),
-                                        (188, 189, 34), (127, 127, 127))]
 RESUMABLE = ("stopped",)  # RunRecord.status reports a killed run (no longer writing) as stopped
 
 
 def run_color(name: str) -> QColor:
     """A colour fixed by the run's folder name, the same in every selection and session."""
-    return _RUN_COLORS[zlib.crc32(name.encode("utf-8")) % len(_RUN_COLORS)]
+    colours = run_palette()
+    return QColor(colours[zlib.crc32(name.encode("utf-8")) % len(colours)])
 
 
 def _percent(value: float | None) -> str:
