@@ -85,10 +85,12 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes_to_the_end(capsys, config_file
     code, out, err = run_cli(capsys, "--resume", str(record.path))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["val", "accuracy", "macro-F1", "best", "accuracy", "(epoch)"]
+    assert lines[0].split() == ["best", "val", "accuracy", "(epoch)", "best", "macro-F1", "last", "val", "accuracy",
+                                "(epoch", "1)", "last", "macro-F1"]
     assert [line.split()[0] for line in lines[1:4]] == ["teacher", "student", "baseline"]
-    assert lines[4].startswith("distillation gain: ")
-    assert lines[5] == f"status: finished; run folder: {record.path}"
+    assert lines[4].startswith("distillation gain (student minus baseline val accuracy): best ")
+    assert lines[5].startswith("best = each network's checkpoint with the best val accuracy")
+    assert lines[6] == f"status: finished; run folder: {record.path}"
     # Not a terminal: no bar, but one line per epoch.
     assert "Resuming in" in err and "student epoch 1/1: val accuracy student" in err
     assert RunRecord.open(record.path).status == "finished"

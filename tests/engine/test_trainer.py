@@ -60,7 +60,7 @@ for _hook in HOOKS:
 
 
 def net_metrics(summary: dict) -> dict:
-    return {net: summary[net] for net in NETS} | {"distillation_gain": summary["distillation_gain"]}
+    return {net: summary[net] for net in NETS} | {"result": summary["result"]}
 
 
 def assert_plain(value, where="payload"):

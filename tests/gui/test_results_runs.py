@@ -6,7 +6,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from workbench.config import ExperimentConfig
 from workbench.gui.results import RunsView
-from workbench.gui.results.runs_view import run_color
+from workbench.gui.results.runs_view import COLUMNS, run_color
 from workbench.gui.results.synthetic import write_synthetic_run
 
 
@@ -33,8 +33,13 @@ def view(qtbot, runs):
 def test_table_lists_runs_sortable_and_filterable(view):
     names = {view.proxy.index(row, 0).data() for row in range(view.proxy.rowCount())}
     assert names == {"20260101-000000-kd-t4", "20260101-000000-kd-t2"}
-    view.table.sortByColumn(9, Qt.SortOrder.AscendingOrder)  # status
-    assert [view.proxy.index(row, 9).data() for row in range(2)] == ["finished", "stopped"]
+    status = COLUMNS.index("Status")
+    view.table.sortByColumn(status, Qt.SortOrder.AscendingOrder)
+    assert [view.proxy.index(row, status).data() for row in range(2)] == ["finished", "stopped"]
+    # Every figure says which selection it is (engine/result.py): best checkpoint or last epoch.
+    assert all("(best)" in title or "(last)" in title for title in COLUMNS[5:10])
+    gains = {view.proxy.index(row, COLUMNS.index("Gain (last)")).data() for row in range(2)}
+    assert gains == {f"{row.result.gain['last']:+.1%}" for row in view.rows.values()}
     view.table.sortByColumn(6, Qt.SortOrder.DescendingOrder)  # student accuracy, sorted as numbers
     student = [view.proxy.index(row, 6).data() for row in range(2)]
     assert student == sorted(student, key=lambda text: -float(text.rstrip("%")))

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from workbench.engine import distributed
 from workbench.engine.hooks import Callback
+from workbench.engine.result import result_lines, run_result
 from workbench.errors import WorkbenchError
 
 EXIT_STOPPED = 130  # what a shell reports for a run ended by Ctrl-C
@@ -94,20 +95,8 @@ class ProgressPrinter(Callback):
 
 
 def summary_table(summary: dict[str, Any]) -> str:
-    """The closing table: validation accuracy and macro-F1 of each network, the gain, the run folder."""
-    rows = [("", "val accuracy", "macro-F1", "best accuracy (epoch)")]
-    for net in ("teacher", "student", "baseline"):
-        values = summary.get(net)
-        if not values:
-            continue
-        epoch = values.get("best_epoch")
-        best = f"{values.get('best_val_accuracy', float('nan')):.3f}" + (f" ({epoch})" if epoch else "")
-        rows.append((net, f"{values['val_accuracy']:.3f}", f"{values['val_macro_f1']:.3f}", best))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    gain = summary.get("distillation_gain")
-    if gain is not None:
-        lines.append(f"distillation gain: {gain:+.3f} (student minus baseline val accuracy)")
+    """The closing table: each network's best checkpoint and last epoch, the gain under each, the run folder."""
+    lines = result_lines(run_result(summary))
     lines.append(f"status: {summary['status']}; run folder: {summary['run_dir']}")
     return "\n".join(lines)
 

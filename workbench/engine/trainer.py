@@ -54,6 +54,7 @@ from workbench.engine.hooks import Callback, CallbackList
 from workbench.engine.losses import Objective, describe_objective, objective_context
 from workbench.engine.metrics import agreement, classification_metrics
 from workbench.engine.models import build_network, count_parameters
+from workbench.engine.result import run_result
 from workbench.engine.runs import RunRecord, RunWriter, create_run_dir
 from workbench.errors import ConfigError, WorkbenchError
 
@@ -662,11 +663,11 @@ class Trainer:
                     "metrics": metrics[learner.name]})
         for net, values in metrics.items():
             result = self._results.setdefault(net, {})
-            result["final"] = values
             if net in best:
-                result["best"] = dataclasses.asdict(best[net])
-            elif "best" not in result:  # a reused teacher: its evaluation is its best
-                result["best"] = {"value": values[metric], "epoch": None, "metrics": values}
+                result.update(final=values, final_epoch=epoch, best=dataclasses.asdict(best[net]))
+            elif "best" not in result:  # a reused teacher: its evaluation is its best and its last
+                result.update(final=values, final_epoch=None,
+                              best={"value": values[metric], "epoch": None, "metrics": values})
         predictions = {"index": validated["_index"], "label": validated["_labels"]}
         for net in metrics:
             predictions[f"{net}_probs"] = validated[net]["probs"]
@@ -733,11 +734,10 @@ class Trainer:
                     entry[f"best_{key}"] = best["metrics"][key]
             entry["best_epoch"] = best.get("epoch")
             entry["best_metric"] = metric
+            entry["last_epoch"] = result.get("final_epoch")
             summary[net] = entry
-        if "student" in summary and "baseline" in summary:
-            summary["distillation_gain"] = summary["student"]["val_accuracy"] - summary["baseline"]["val_accuracy"]
-        else:
-            summary["distillation_gain"] = None
+        # The one definition of the run's result (engine/result.py), best and last, gain under each.
+        summary["result"] = run_result(summary).to_dict()
         summary["timings"] = {key: round(value, 3) for key, value in self._timings.items()}
         summary["error"] = error
         return summary

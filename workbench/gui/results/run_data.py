@@ -14,6 +14,7 @@ from workbench.data.index import FieldInfo
 from workbench.data.preprocessing import Preprocessing
 from workbench.data.text import read_text_file
 from workbench.config import config_to_dict
+from workbench.engine.result import RunResult, run_result
 from workbench.engine.runs import RunRecord, list_runs
 from workbench.errors import WorkbenchError
 from workbench.gui.results.selection import NETS, PredictionSet
@@ -121,8 +122,7 @@ class RunRow:
     dataset: str
     teacher_fields: str
     student_fields: str
-    accuracy: dict[str, float | None]  # net -> final validation accuracy
-    gain: float | None
+    result: RunResult  # best checkpoint and last epoch of each network, the gain under each
     status: str
     config: dict[str, Any] | None  # None when config.toml cannot be read
 
@@ -144,14 +144,13 @@ def run_rows(runs_dir: str | Path) -> list[RunRow]:
             config: dict[str, Any] | None = config_to_dict(record.config)
         except WorkbenchError:  # a damaged config.toml: list the run anyway, it can still be deleted
             config = None
-        accuracy = {net: (summary.get(net) or {}).get("val_accuracy") for net in NETS}
         name = record.path.name
         root = config["data"]["root"] if config else ""
         rows.append(RunRow(
             run_dir=str(record.path), name=name, date=_run_date(name), dataset=Path(root).name if root else "",
             teacher_fields=", ".join(config["teacher"]["fields"]) if config else "",
             student_fields=", ".join(config["student"]["fields"]) if config else "",
-            accuracy=accuracy, gain=summary.get("distillation_gain"), status=record.status, config=config))
+            result=run_result(summary), status=record.status, config=config))
     return rows
 
 

@@ -44,8 +44,16 @@ from workbench.config import config_from_dict
 from workbench.gui.results.jobs import JobView
 from workbench.gui.results.run_data import RunRow, config_diff, run_rows, validation_curves
 
-COLUMNS = ["Run", "Date", "Dataset", "Teacher fields", "Student fields", "Teacher acc.", "Student acc.",
-           "Baseline acc.", "Distillation gain", "Status"]
+COLUMNS = ["Run", "Date", "Dataset", "Teacher fields", "Student fields", "Teacher acc. (best)", "Student acc. (best)",
+           "Baseline acc. (best)", "Gain (best)", "Gain (last)", "Status"]
+# What the figure columns are (engine/result.py defines "best" and "last"), as header tooltips.
+_COLUMN_TIPS = {
+    "Teacher acc. (best)": "Validation accuracy of the teacher's best checkpoint",
+    "Student acc. (best)": "Validation accuracy of the student's best checkpoint (the one export and Try it use)",
+    "Baseline acc. (best)": "Validation accuracy of the baseline's best checkpoint, chosen by the same rule",
+    "Gain (best)": "Distillation gain: student minus baseline validation accuracy, best checkpoint of each",
+    "Gain (last)": "Distillation gain: student minus baseline validation accuracy at the last epoch",
+}
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 _RUN_DIR_ROLE = Qt.ItemDataRole.UserRole + 2
 CURVE_METRICS = {
@@ -94,6 +102,9 @@ class RunsView(JobView):
         self.refresh_button = QPushButton("Refresh")
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setHorizontalHeaderLabels(COLUMNS)
+        for column, title in enumerate(COLUMNS):
+            if title in _COLUMN_TIPS:
+                self.model.horizontalHeaderItem(column).setToolTip(_COLUMN_TIPS[title])
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(_SORT_ROLE)
@@ -240,10 +251,13 @@ class RunsView(JobView):
         for row in rows:
             cells = [(row.name, row.name), (row.date, row.date), (row.dataset, row.dataset),
                      (row.teacher_fields, row.teacher_fields), (row.student_fields, row.student_fields)]
-            cells += [(_percent(row.accuracy.get(net)), _sort_number(row.accuracy.get(net)))
-                      for net in ("teacher", "student", "baseline")]
-            gain = "—" if row.gain is None else f"{row.gain:+.1%}"
-            cells += [(gain, _sort_number(row.gain)), (row.status, row.status)]
+            best = {net: row.result.net("best", net) for net in ("teacher", "student", "baseline")}
+            accuracy = {net: value.accuracy if value else None for net, value in best.items()}
+            cells += [(_percent(accuracy[net]), _sort_number(accuracy[net])) for net in accuracy]
+            for selection in ("best", "last"):
+                gain = row.result.gain[selection]
+                cells.append(("—" if gain is None else f"{gain:+.1%}", _sort_number(gain)))
+            cells.append((row.status, row.status))
             items = []
             for text, sort_value in cells:
                 item = QStandardItem(text)

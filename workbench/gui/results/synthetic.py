@@ -27,6 +27,7 @@ from workbench.config import EncoderConfig, ExperimentConfig, save_config
 from workbench.data.index import FieldInfo
 from workbench.data.preprocessing import ImageProcessor, Preprocessing, TextProcessor
 from workbench.data.text import Tokenizer
+from workbench.engine.result import run_result
 
 _WORDS = ("red", "green", "blue", "round", "square", "striped", "small", "large", "bright", "dark")
 _PALETTE = np.array([(220, 60, 60), (60, 170, 80), (60, 90, 220), (230, 180, 40), (150, 70, 190),
@@ -130,7 +131,8 @@ def write_synthetic_run(runs_dir: str | Path, name: str = "synthetic", count: in
     summary = {"status": status, "class_names": class_names, "params": params, "dataset_fingerprint": "synthetic"}
     for net in ("teacher", "student", "baseline"):
         accuracy = float((final[f"{net}_probs"].argmax(1) == final["label"]).mean())
-        summary[net] = {"val_accuracy": accuracy, "best_val_accuracy": accuracy, "best_epoch": epochs}
-    summary["distillation_gain"] = summary["student"]["val_accuracy"] - summary["baseline"]["val_accuracy"]
+        summary[net] = {"val_accuracy": accuracy, "best_val_accuracy": accuracy, "best_epoch": epochs,
+                        "last_epoch": epochs, "best_metric": "val_accuracy"}
+    summary["result"] = run_result(summary).to_dict()
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return run_dir

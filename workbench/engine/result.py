@@ -1,0 +1,126 @@
+"""The result of a run, defined once: what the CLI table, summary.json, the Runs table, Results,
+the Live header and export all report.
+
+Two selections, always named:
+
+- **best**: each network's best checkpoint, chosen by ``train.early_stopping_metric`` on the
+  validation split. The student's is chosen on the student's own validation figures, and the
+  baseline's by the same rule on the baseline's, so the gain compares like with like. These are
+  the ``<net>-best.pt`` checkpoints that export and Try it use.
+- **last**: the last epoch trained (student and baseline at the same epoch).
+
+The distillation gain is the student's minus the baseline's validation accuracy under one
+selection, never a mix of the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+NETS = ("teacher", "student", "baseline")
+SELECTIONS = ("best", "last")
+METRICS = ("val_accuracy", "val_macro_f1", "val_loss")
+METRIC_LABELS = {"val_accuracy": "val accuracy", "val_macro_f1": "val macro-F1", "val_loss": "val loss"}
+
+
+@dataclass(frozen=True)
+class NetResult:
+    """One network under one selection: the epoch it comes from (None for a reused teacher) and its metrics."""
+
+    epoch: int | None
+    metrics: dict[str, float]
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.metrics.get("val_accuracy")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A run's result under both selections; ``nets[selection][net]``, ``gain[selection]``."""
+
+    metric: str  # the selection metric of "best"
+    nets: dict[str, dict[str, NetResult]]
+    gain: dict[str, float | None]
+
+    def net(self, selection: str, net: str) -> NetResult | None:
+        return self.nets[selection].get(net)
+
+    def describe(self, selection: str) -> str:
+        """What a figure under ``selection`` is, in words (for tooltips, table footers and export)."""
+        if selection == "best":
+            return (f"each network's checkpoint with the best {METRIC_LABELS[self.metric]} "
+                    "(student and baseline chosen by the same rule)")
+        epoch = self.last_epoch()
+        return "last epoch" + (f" ({epoch})" if epoch is not None else "") + " trained"
+
+    def last_epoch(self) -> int | None:
+        student = self.nets["last"].get("student")
+        return student.epoch if student is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``result`` block of summary.json."""
+        block: dict[str, Any] = {"metric": self.metric, "gain_metric": "val_accuracy"}
+        for selection in SELECTIONS:
+            block[selection] = {net: {"epoch": value.epoch, **value.metrics}
+                                for net, value in self.nets[selection].items()}
+            block[selection]["distillation_gain"] = self.gain[selection]
+            block[selection]["description"] = self.describe(selection)
+        return block
+
+
+def run_result(summary: dict[str, Any]) -> RunResult:
+    """The result of a run from its summary (summary.json, or the summary a hook payload carries).
+
+    Reads the per-network entries, so run folders written before the ``result`` block existed
+    give the same answer.
+    """
+    metric = "val_accuracy"
+    nets: dict[str, dict[str, NetResult]] = {selection: {} for selection in SELECTIONS}
+    for net in NETS:
+        entry = summary.get(net)
+        if not isinstance(entry, dict) or "val_accuracy" not in entry:
+            continue
+        metric = entry.get("best_metric") or metric
+        nets["last"][net] = NetResult(entry.get("last_epoch"),
+                                      {key: entry[key] for key in METRICS if key in entry})
+        best = {key: entry[f"best_{key}"] for key in METRICS if f"best_{key}" in entry}
+        nets["best"][net] = NetResult(entry.get("best_epoch"), best or nets["last"][net].metrics)
+    gain: dict[str, float | None] = {}
+    for selection in SELECTIONS:
+        student, baseline = nets[selection].get("student"), nets[selection].get("baseline")
+        gain[selection] = (student.accuracy - baseline.accuracy
+                           if student and baseline and student.accuracy is not None and baseline.accuracy is not None
+                           else None)
+    return RunResult(metric, nets, gain)
+
+
+def format_gain(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.3f}"
+
+
+def result_lines(result: RunResult) -> list[str]:
+    """The closing table of ``workbench train``: best and last side by side, then the gain under each."""
+    last_epoch = result.last_epoch()
+    best_title = f"best {METRIC_LABELS['val_accuracy']} (epoch)"
+    last_title = f"last {METRIC_LABELS['val_accuracy']}" + (f" (epoch {last_epoch})" if last_epoch else "")
+    rows = [("", best_title, "best macro-F1", last_title, "last macro-F1")]
+    for net in NETS:
+        best, last = result.net("best", net), result.net("last", net)
+        if best is None or last is None:
+            continue
+        epoch = f" ({best.epoch})" if best.epoch is not None else " (reused)"
+        rows.append((net, _number(best.accuracy) + epoch, _number(best.metrics.get("val_macro_f1")),
+                     _number(last.accuracy), _number(last.metrics.get("val_macro_f1"))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    if result.gain["best"] is not None:
+        lines.append(f"distillation gain (student minus baseline val accuracy): best {format_gain(result.gain['best'])}, "
+                     f"last {format_gain(result.gain['last'])}")
+    lines.append(f"best = {result.describe('best')}; last = {result.describe('last')}")
+    return lines
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
