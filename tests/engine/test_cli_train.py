@@ -89,8 +89,11 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes_to_the_end(capsys, config_file
                                 "(epoch", "1)", "last", "macro-F1"]
     assert [line.split()[0] for line in lines[1:4]] == ["teacher", "student", "baseline"]
     assert lines[4].startswith("distillation gain (student minus baseline val accuracy): best ")
-    assert lines[5].startswith("best = each network's checkpoint with the best val accuracy")
-    assert lines[6] == f"status: finished; run folder: {record.path}"
+    assert lines[5].startswith("  best checkpoints (student epoch ") and "], p " in lines[5] and "significant" in lines[5]
+    assert lines[6].startswith("  last epoch: ")
+    assert lines[7].startswith("best = each network's checkpoint with the best val accuracy")
+    assert lines[8].startswith("95% interval: paired bootstrap")
+    assert lines[9] == f"status: finished; run folder: {record.path}"
     # Not a terminal: no bar, but one line per epoch.
     assert "Resuming in" in err and "student epoch 1/1: val accuracy student" in err
     assert RunRecord.open(record.path).status == "finished"

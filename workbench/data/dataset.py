@@ -54,6 +54,11 @@ class PairedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.sample_indices)
 
+    @property
+    def labels(self) -> list[int]:
+        """The class id of every sample, in dataset order (without decoding any field)."""
+        return [label for label, _ in self._items]
+
     def __getitem__(self, position: int) -> dict[str, Any]:
         label, raw_values = self._items[position]
         item: dict[str, Any] = {

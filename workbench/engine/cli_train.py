@@ -19,6 +19,7 @@ from tqdm import tqdm
 from workbench.engine import distributed
 from workbench.engine.hooks import Callback
 from workbench.engine.result import result_lines, run_result
+from workbench.engine.stats import describe_gain
 from workbench.errors import WorkbenchError
 
 EXIT_STOPPED = 130  # what a shell reports for a run ended by Ctrl-C
@@ -72,9 +73,9 @@ class ProgressPrinter(Callback):
 
     def on_validation_end(self, payload: dict[str, Any]) -> None:
         parts = [f"{net} {values['val_accuracy']:.3f}" for net, values in payload["metrics"].items()]
-        gain = payload.get("distillation_gain")
+        test = payload.get("paired_test")
         self._print(f"{payload['stage']} epoch {payload['epoch']}/{self._epochs}: val accuracy " + ", ".join(parts)
-                    + (f"; distillation gain {gain:+.3f}" if gain is not None else "")
+                    + (f"; distillation gain {describe_gain(test)}" if test else "")
                     + (f"; {self._rate:,.0f} samples/s" if self._rate else ""))
 
     def on_stage_end(self, payload: dict[str, Any]) -> None:

@@ -15,8 +15,10 @@ selection, never a mix of the two.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from workbench.engine.stats import describe_gain
 
 NETS = ("teacher", "student", "baseline")
 SELECTIONS = ("best", "last")
@@ -38,11 +40,13 @@ class NetResult:
 
 @dataclass(frozen=True)
 class RunResult:
-    """A run's result under both selections; ``nets[selection][net]``, ``gain[selection]``."""
+    """A run's result under both selections; ``nets[selection][net]``, ``gain[selection]``, and the gain's
+    paired test ``paired_test[selection]`` (engine/stats.py: interval, McNemar p; None when not computed)."""
 
     metric: str  # the selection metric of "best"
     nets: dict[str, dict[str, NetResult]]
     gain: dict[str, float | None]
+    paired_test: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     def net(self, selection: str, net: str) -> NetResult | None:
         return self.nets[selection].get(net)
@@ -66,15 +70,17 @@ class RunResult:
             block[selection] = {net: {"epoch": value.epoch, **value.metrics}
                                 for net, value in self.nets[selection].items()}
             block[selection]["distillation_gain"] = self.gain[selection]
+            block[selection]["paired_test"] = self.paired_test.get(selection)
             block[selection]["description"] = self.describe(selection)
         return block
 
 
-def run_result(summary: dict[str, Any]) -> RunResult:
+def run_result(summary: dict[str, Any], paired_tests: dict[str, dict[str, Any] | None] | None = None) -> RunResult:
     """The result of a run from its summary (summary.json, or the summary a hook payload carries).
 
     Reads the per-network entries, so run folders written before the ``result`` block existed
-    give the same answer.
+    give the same answer. The paired tests come from ``paired_tests`` (the trainer computes them
+    from the predictions) or else from the summary's ``result`` block.
     """
     metric = "val_accuracy"
     nets: dict[str, dict[str, NetResult]] = {selection: {} for selection in SELECTIONS}
@@ -93,7 +99,10 @@ def run_result(summary: dict[str, Any]) -> RunResult:
         gain[selection] = (student.accuracy - baseline.accuracy
                            if student and baseline and student.accuracy is not None and baseline.accuracy is not None
                            else None)
-    return RunResult(metric, nets, gain)
+    if paired_tests is None:
+        block = summary.get("result") or {}
+        paired_tests = {selection: (block.get(selection) or {}).get("paired_test") for selection in SELECTIONS}
+    return RunResult(metric, nets, gain, dict(paired_tests))
 
 
 def format_gain(value: float | None) -> str:
@@ -118,7 +127,16 @@ def result_lines(result: RunResult) -> list[str]:
     if result.gain["best"] is not None:
         lines.append(f"distillation gain (student minus baseline val accuracy): best {format_gain(result.gain['best'])}, "
                      f"last {format_gain(result.gain['last'])}")
+    for selection, where in (("best", "best checkpoints"), ("last", "last epoch")):
+        test = result.paired_test.get(selection)
+        if test:
+            epochs = (f" (student epoch {test['student_epoch']}, baseline epoch {test['baseline_epoch']})"
+                      if selection == "best" else "")
+            lines.append(f"  {where}{epochs}: {describe_gain(test)}; of {test['samples']} samples, "
+                         f"{test['student_only']} only the student gets right, {test['baseline_only']} only the baseline")
     lines.append(f"best = {result.describe('best')}; last = {result.describe('last')}")
+    if any(result.paired_test.values()):
+        lines.append("95% interval: paired bootstrap over the validation samples; p: exact McNemar test")
     return lines
 
 

@@ -56,6 +56,7 @@ from workbench.engine.metrics import agreement, classification_metrics
 from workbench.engine.models import build_network, count_parameters
 from workbench.engine.result import run_result
 from workbench.engine.runs import RunRecord, RunWriter, create_run_dir
+from workbench.engine.stats import paired_test
 from workbench.errors import ConfigError, WorkbenchError
 
 # Data settings that decide the split and the fitted preprocessing: a reused teacher must
@@ -156,6 +157,8 @@ class _Best:
     value: float | None = None
     epoch: int | None = None
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    # The class predicted for each validation sample at that epoch: the paired test of the best checkpoints.
+    predicted: list[int] | None = None
 
     def improves(self, value: float, higher_is_better: bool) -> bool:
         if self.value is None or math.isnan(self.value):
@@ -652,12 +655,13 @@ class Trainer:
                 metrics[net] = dict(validated[net]["metrics"])
                 if net != "teacher":
                     metrics[net]["agreement"] = agreement(validated[net]["probs"].argmax(1), teacher_preds)
+        predicted = {net: validated[net]["probs"].argmax(1).tolist() for net in metrics}
         improved = {}
         for learner in learners:
             value = metrics[learner.name][metric]
             improved[learner.name] = best[learner.name].improves(value, _HIGHER_IS_BETTER[metric])
             if improved[learner.name]:
-                best[learner.name] = _Best(value, epoch, metrics[learner.name])
+                best[learner.name] = _Best(value, epoch, metrics[learner.name], predicted[learner.name])
                 save_checkpoint(checkpoint_file(self.run_dir, learner.name, "best"), {
                     "net": learner.name, "which": "best", "model": _cpu_state(learner.network), "epoch": epoch,
                     "metrics": metrics[learner.name]})
@@ -668,6 +672,8 @@ class Trainer:
             elif "best" not in result:  # a reused teacher: its evaluation is its best and its last
                 result.update(final=values, final_epoch=None,
                               best={"value": values[metric], "epoch": None, "metrics": values})
+        for net in metrics:
+            self._results[net]["final_predicted"] = predicted[net]
         predictions = {"index": validated["_index"], "label": validated["_labels"]}
         for net in metrics:
             predictions[f"{net}_probs"] = validated[net]["probs"]
@@ -678,6 +684,8 @@ class Trainer:
         payload = {"stage": stage, "epoch": epoch, "step": self._step, "metrics": logged, "predictions": predictions}
         if "baseline" in metrics and stage == "student":
             payload["distillation_gain"] = metrics["student"]["val_accuracy"] - metrics["baseline"]["val_accuracy"]
+            payload["paired_test"] = paired_test(validated["_labels"], predicted["student"], predicted["baseline"],
+                                                 self.class_names)
         for learner in learners:
             learner.network.train()
         self._hooks.call("on_validation_end", payload)
@@ -720,6 +728,22 @@ class Trainer:
             "net": main.name, "which": "last", "model": _cpu_state(main.network), "epoch": epochs_done,
             "metrics": metrics, "training": training})
 
+    def _paired_tests(self) -> dict[str, dict[str, Any] | None]:
+        """Student against baseline on the same validation samples (engine/stats.py), at the last epoch and
+        between the best checkpoints (each chosen by the same rule on its own validation figures)."""
+        student, baseline = self._results.get("student", {}), self._results.get("baseline", {})
+        tests: dict[str, dict[str, Any] | None] = {"last": None, "best": None}
+        if "final_predicted" not in student or "final_predicted" not in baseline:
+            return tests
+        labels = self.data.val.labels
+        tests["last"] = paired_test(labels, student["final_predicted"], baseline["final_predicted"], self.class_names)
+        best_student, best_baseline = student["best"], baseline["best"]
+        if best_student.get("predicted") is not None and best_baseline.get("predicted") is not None:
+            tests["best"] = {**paired_test(labels, best_student["predicted"], best_baseline["predicted"],
+                                           self.class_names),
+                             "student_epoch": best_student["epoch"], "baseline_epoch": best_baseline["epoch"]}
+        return tests
+
     def _add_time(self, key: str, seconds: float) -> None:
         self._timings[key] = self._timings.get(key, 0.0) + seconds
 
@@ -737,7 +761,7 @@ class Trainer:
             entry["last_epoch"] = result.get("final_epoch")
             summary[net] = entry
         # The one definition of the run's result (engine/result.py), best and last, gain under each.
-        summary["result"] = run_result(summary).to_dict()
+        summary["result"] = run_result(summary, self._paired_tests()).to_dict()
         summary["timings"] = {key: round(value, 3) for key, value in self._timings.items()}
         summary["error"] = error
         return summary
