@@ -21,6 +21,8 @@ from workbench.atomic import atomic_write_text
 from workbench.errors import ConfigError
 
 FIELD_KINDS = ("image", "text", "audio", "array")
+# The tasks of workbench.engine.tasks (kept here as names: validating a config imports no torch).
+TASKS = ("classification", "vqa", "segmentation")
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
@@ -35,6 +37,11 @@ def option(default: Any, help: str, *, choices: tuple | None = None, low: float 
 @dataclass
 class DataConfig:
     root: str = option("", "Dataset folder: a manifest (manifest.csv / manifest.jsonl) or class folders.")
+    task: str = option("classification", "What the networks predict: classification (the label column), vqa (the "
+                       "answer to the question column) or segmentation (a class per pixel, the mask column).",
+                       choices=TASKS)
+    answer_classes: int = option(100, "VQA: the most frequent answers become the classes; rarer answers are out of "
+                                      "vocabulary (those samples are left out and counted by check).", low=2)
     val_fraction: float = option(0.2, "Share of each class held out for validation when the data gives no split.",
                                  low=0.0, high=0.9, low_open=True)
     field_types: dict = option({}, "Explicit kind per field, e.g. {depth = \"array\"}: image, text, audio or array.")
@@ -170,8 +177,9 @@ class TrainConfig:
     grad_clip: float = option(0.0, "Clip the gradient norm to this value; 0 = off.", low=0.0)
     early_stopping_patience: int = option(0, "Stop a stage after this many epochs without improvement; 0 = off.",
                                           low=0)
-    early_stopping_metric: str = option("val_accuracy", "Validation metric for early stopping and the best checkpoint.",
-                                        choices=("val_accuracy", "val_macro_f1", "val_loss"))
+    early_stopping_metric: str = option("val_accuracy", "Validation metric for early stopping and the best checkpoint "
+                                        "(val_miou: segmentation only; val_accuracy is pixel accuracy there).",
+                                        choices=("val_accuracy", "val_macro_f1", "val_loss", "val_miou"))
     device: str = option("auto", "auto (CUDA, then MPS, then CPU), or a device string such as cpu, cuda:1, mps.")
     precision: str = option("fp32", "Numeric precision: fp32, or bf16 / fp16 autocast.", choices=("fp32", "bf16", "fp16"))
     baseline: bool = option(True, "Also train a baseline student with cross-entropy only, to measure distillation gain.")
@@ -313,6 +321,9 @@ def validate(cfg: ExperimentConfig) -> list[ConfigIssue]:
             issues.append(ConfigIssue(f"data.field_types.{name}", f"'{kind}' is not one of {', '.join(FIELD_KINDS)}."))
     if not any(term.weight > 0 for term in cfg.loss.terms().values()):
         issues.append(ConfigIssue("loss", "Every loss term has weight 0: switch at least one on."))
+    if cfg.train.early_stopping_metric == "val_miou" and cfg.data.task != "segmentation":
+        issues.append(ConfigIssue("train.early_stopping_metric", "val_miou is a segmentation metric; this run's "
+                                                                 f"task is {cfg.data.task}."))
     if cfg.teacher.checkpoint and not Path(cfg.teacher.checkpoint).expanduser().exists():
         issues.append(ConfigIssue("teacher.checkpoint", f"Not found: {cfg.teacher.checkpoint}"))
     if cfg.train.device != "auto" and not _looks_like_device(cfg.train.device):

@@ -68,12 +68,17 @@ class FieldInfo:
 
 @dataclass
 class Sample:
-    """One labelled sample. ``values`` hold absolute file paths for file fields, the text for inline text."""
+    """One labelled sample. ``values`` hold absolute file paths for file fields, the text for inline text.
+
+    ``label`` is the class (the answer for VQA; for segmentation the main class of the mask, which
+    splits and counts use). ``meta`` holds a task's extra columns: ``question_type`` (VQA), ``mask``
+    (segmentation: the mask file's absolute path)."""
 
     id: str
     label: str
     split: str | None
     values: dict[str, str]
+    meta: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

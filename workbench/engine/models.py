@@ -428,12 +428,13 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def build_network(
-    net_cfg: Any, input_specs: dict[str, dict[str, Any]], num_classes: int, name: str = ""
-) -> Network:
+    net_cfg: Any, input_specs: dict[str, dict[str, Any]], num_classes: int, name: str = "", spatial: bool = False
+) -> nn.Module:
     """Build a network from a ``NetworkConfig``-like object.
 
     ``name`` (``"teacher"``/``"student"``) prefixes the keys of ConfigErrors, e.g.
-    ``teacher.encoders.text.type``.
+    ``teacher.encoders.text.type``. ``spatial`` (segmentation) builds a network that predicts a
+    class per pixel: see ``SegmentationNetwork``.
     """
     prefix = f"{name}." if name else ""
     fields = list(net_cfg.fields)

@@ -9,7 +9,8 @@ Two selections, always named:
   the ``<net>-best.pt`` checkpoints that export and Try it use.
 - **last**: the last epoch trained (student and baseline at the same epoch).
 
-The distillation gain is the student's minus the baseline's validation accuracy under one
+The distillation gain is the student's minus the baseline's validation value of the task's
+main metric (``gain_metric`` in the summary: accuracy, or mIoU for segmentation) under one
 selection, never a mix of the two.
 """
 
@@ -22,8 +23,9 @@ from workbench.engine.stats import describe_gain
 
 NETS = ("teacher", "student", "baseline")
 SELECTIONS = ("best", "last")
-METRICS = ("val_accuracy", "val_macro_f1", "val_loss")
-METRIC_LABELS = {"val_accuracy": "val accuracy", "val_macro_f1": "val macro-F1", "val_loss": "val loss"}
+METRICS = ("val_accuracy", "val_macro_f1", "val_loss", "val_miou")
+METRIC_LABELS = {"val_accuracy": "val accuracy", "val_macro_f1": "val macro-F1", "val_loss": "val loss",
+                 "val_miou": "val mIoU"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class RunResult:
     nets: dict[str, dict[str, NetResult]]
     gain: dict[str, float | None]
     paired_test: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    gain_metric: str = "val_accuracy"  # what the gain compares: the task's main metric
 
     def net(self, selection: str, net: str) -> NetResult | None:
         return self.nets[selection].get(net)
@@ -65,7 +68,7 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``result`` block of summary.json."""
-        block: dict[str, Any] = {"metric": self.metric, "gain_metric": "val_accuracy"}
+        block: dict[str, Any] = {"metric": self.metric, "gain_metric": self.gain_metric}
         for selection in SELECTIONS:
             block[selection] = {net: {"epoch": value.epoch, **value.metrics}
                                 for net, value in self.nets[selection].items()}
@@ -93,16 +96,16 @@ def run_result(summary: dict[str, Any], paired_tests: dict[str, dict[str, Any] |
                                       {key: entry[key] for key in METRICS if key in entry})
         best = {key: entry[f"best_{key}"] for key in METRICS if f"best_{key}" in entry}
         nets["best"][net] = NetResult(entry.get("best_epoch"), best or nets["last"][net].metrics)
+    gain_metric = summary.get("gain_metric") or "val_accuracy"
     gain: dict[str, float | None] = {}
     for selection in SELECTIONS:
         student, baseline = nets[selection].get("student"), nets[selection].get("baseline")
-        gain[selection] = (student.accuracy - baseline.accuracy
-                           if student and baseline and student.accuracy is not None and baseline.accuracy is not None
-                           else None)
+        values = [net.metrics.get(gain_metric) if net else None for net in (student, baseline)]
+        gain[selection] = values[0] - values[1] if None not in values else None
     if paired_tests is None:
         block = summary.get("result") or {}
         paired_tests = {selection: (block.get(selection) or {}).get("paired_test") for selection in SELECTIONS}
-    return RunResult(metric, nets, gain, dict(paired_tests))
+    return RunResult(metric, nets, gain, dict(paired_tests), gain_metric)
 
 
 def format_gain(value: float | None) -> str:
@@ -112,20 +115,24 @@ def format_gain(value: float | None) -> str:
 def result_lines(result: RunResult) -> list[str]:
     """The closing table of ``workbench train``: best and last side by side, then the gain under each."""
     last_epoch = result.last_epoch()
-    best_title = f"best {METRIC_LABELS['val_accuracy']} (epoch)"
-    last_title = f"last {METRIC_LABELS['val_accuracy']}" + (f" (epoch {last_epoch})" if last_epoch else "")
-    rows = [("", best_title, "best macro-F1", last_title, "last macro-F1")]
+    main = result.gain_metric
+    # Segmentation's headline is mIoU, with pixel accuracy beside it; otherwise accuracy and macro-F1.
+    second = "val_accuracy" if main != "val_accuracy" else "val_macro_f1"
+    second_label = "pixel accuracy" if main == "val_miou" else "macro-F1"
+    best_title = f"best {METRIC_LABELS[main]} (epoch)"
+    last_title = f"last {METRIC_LABELS[main]}" + (f" (epoch {last_epoch})" if last_epoch else "")
+    rows = [("", best_title, f"best {second_label}", last_title, f"last {second_label}")]
     for net in NETS:
         best, last = result.net("best", net), result.net("last", net)
         if best is None or last is None:
             continue
         epoch = f" ({best.epoch})" if best.epoch is not None else " (reused)"
-        rows.append((net, _number(best.accuracy) + epoch, _number(best.metrics.get("val_macro_f1")),
-                     _number(last.accuracy), _number(last.metrics.get("val_macro_f1"))))
+        rows.append((net, _number(best.metrics.get(main)) + epoch, _number(best.metrics.get(second)),
+                     _number(last.metrics.get(main)), _number(last.metrics.get(second))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     if result.gain["best"] is not None:
-        lines.append(f"distillation gain (student minus baseline val accuracy): best {format_gain(result.gain['best'])}, "
+        lines.append(f"distillation gain (student minus baseline {METRIC_LABELS[main]}): best {format_gain(result.gain['best'])}, "
                      f"last {format_gain(result.gain['last'])}")
     for selection, where in (("best", "best checkpoints"), ("last", "last epoch")):
         test = result.paired_test.get(selection)

@@ -40,7 +40,6 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
@@ -52,17 +51,18 @@ from workbench.engine.checkpoint import checkpoint_file, load_checkpoint, rng_st
 from workbench.engine.device import autocast, device_name, grad_scaler
 from workbench.engine.hooks import Callback, CallbackList
 from workbench.engine.losses import Objective, describe_objective, objective_context
-from workbench.engine.metrics import agreement, classification_metrics
+from workbench.engine.metrics import agreement, recall_at_k
 from workbench.engine.models import build_network, count_parameters
 from workbench.engine.result import run_result
 from workbench.engine.runs import RunRecord, RunWriter, create_run_dir
 from workbench.engine.stats import paired_test
+from workbench.engine.tasks import Task, get_task
 from workbench.errors import ConfigError, WorkbenchError
 
 # Data settings that decide the split and the fitted preprocessing: a reused teacher must
 # have been trained with the same ones, or validation samples may be in its training set.
 _SPLIT_FREE_DATA_KEYS = frozenset({"root", "num_workers", "cache_mb", "augment"})
-_HIGHER_IS_BETTER = {"val_accuracy": True, "val_macro_f1": True, "val_loss": False}
+_HIGHER_IS_BETTER = {"val_accuracy": True, "val_macro_f1": True, "val_loss": False, "val_miou": True}
 
 
 class TrainingDiverged(WorkbenchError):
@@ -138,15 +138,16 @@ class _StudentWithObjective(nn.Module):
     gradients of the parameters of the module it wraps, and those only.
     """
 
-    def __init__(self, student: nn.Module, objective: Objective):
+    def __init__(self, student: nn.Module, objective: Objective, task: Task):
         super().__init__()
         self.student = student
         self.objective = objective
+        self.task = task
 
     def forward(self, batch: dict[str, torch.Tensor], teacher_out: Any, device: torch.device, precision: str) -> Any:
         with autocast(device, precision):
             output = self.student(batch)
-        loss, terms = self.objective(output, teacher_out, batch)
+        loss, terms = self.objective(*self.task.loss_view(output, teacher_out, batch))
         return output, loss, terms
 
 
@@ -225,6 +226,8 @@ class Trainer:
         self._step = 0
         self._previous_summary: dict[str, Any] = {}
         self._results: dict[str, dict[str, Any]] = {}
+        self._retrieval: dict[str, Any] | None = None
+        self.task = get_task(self.cfg.data.task)
         self._timings: dict[str, float] = {}
         self._summary_base: dict[str, Any] = {"run_dir": str(self.run_dir), "name": self.run_dir.name,
                                               "objective": describe_objective(self.cfg.loss)}
@@ -289,13 +292,17 @@ class Trainer:
             raise WorkbenchError(f"The dataset in {cfg.data.root} changed since this run started (its fingerprint "
                                  "differs); a resumed run must see the same data. Start a new run instead.")
         self.class_names = list(data.class_names)
+        samples = data.report.index.samples
+        question_types = [samples[i].meta.get("question_type") for i in data.val.sample_indices]
+        self._metric_context = {"class_names": self.class_names,
+                                "question_types": question_types if all(question_types) else None}
         specs = data.preprocessing.input_specs()
         num_classes = len(self.class_names)
 
         torch.manual_seed(derived_seed(seed, "init", "teacher"))
-        self.teacher = build_network(cfg.teacher, specs, num_classes, "teacher").to(self.device)
+        self.teacher = build_network(cfg.teacher, specs, num_classes, "teacher", self.task.spatial).to(self.device)
         torch.manual_seed(derived_seed(seed, "init", "student"))
-        self.student = build_network(cfg.student, specs, num_classes, "student").to(self.device)
+        self.student = build_network(cfg.student, specs, num_classes, "student", self.task.spatial).to(self.device)
         # The baseline starts from the student's very weights: the two differ only in their objective.
         self.baseline = copy.deepcopy(self.student) if cfg.train.baseline else None
         torch.manual_seed(derived_seed(seed, "init", "objective"))
@@ -306,9 +313,9 @@ class Trainer:
             self._load_reused_teacher(data.fingerprint)
 
         if self._dist.is_main:
-            samples = data.report.index.samples
             atomic_write_json(self.run_dir / "samples.json", [
-                {"index": i, "id": samples[i].id, "label": samples[i].label, "values": samples[i].values}
+                {"index": i, "id": samples[i].id, "label": samples[i].label, "values": samples[i].values,
+                 **({"meta": samples[i].meta} if samples[i].meta else {})}
                 for i in data.val.sample_indices])
             data.preprocessing.save(self.run_dir / "preprocessing.json")
         self._val_loader = make_loader(data.val, cfg.train.batch_size, False, seed, cfg.data.num_workers)
@@ -447,8 +454,8 @@ class Trainer:
         if stage == "teacher":
             self._train_modules = {"teacher": distributed.wrap(self.teacher, self.device, self._dist)}
         else:
-            self._train_modules = {"student": distributed.wrap(_StudentWithObjective(self.student, self.objective),
-                                                         self.device, self._dist)}
+            self._train_modules = {"student": distributed.wrap(
+                _StudentWithObjective(self.student, self.objective, self.task), self.device, self._dist)}
             if self.baseline is not None:
                 self._train_modules["baseline"] = distributed.wrap(self.baseline, self.device, self._dist)
 
@@ -541,7 +548,7 @@ class Trainer:
         if stage == "teacher":
             with autocast(device, precision):
                 output = self._train_modules["teacher"](batch)
-            loss = F.cross_entropy(output.logits.float(), labels, label_smoothing=smoothing)
+            loss = self.task.supervised_loss(output.logits, labels, smoothing)
             terms = {"ce": {"raw": loss, "weighted": loss}}
             losses = [("teacher", loss)]
             outputs = {"teacher": output}
@@ -563,7 +570,7 @@ class Trainer:
                 # The student's CE term computed the same way (its weight too), so that a CE-only student and the
                 # baseline get bit-identical gradients. A pure-KD student (CE weight 0) still has a CE baseline.
                 ce_weight = self.cfg.loss.ce.weight or 1.0
-                baseline_ce = F.cross_entropy(baseline_out.logits.float(), labels, label_smoothing=smoothing)
+                baseline_ce = self.task.supervised_loss(baseline_out.logits, labels, smoothing)
                 losses.append(("baseline", torch.stack([baseline_ce * float(ce_weight)]).sum()))
                 outputs["baseline"] = baseline_out
 
@@ -574,7 +581,7 @@ class Trainer:
             values = distributed.mean_over_ranks(torch.stack(
                 [part.detach().float() for term in terms.values() for part in (term["raw"], term["weighted"])]
                 + [value.detach().float() for _, value in losses]
-                + [(out.logits.argmax(1) == labels).float().mean() for out in outputs.values()]), self._dist).tolist()
+                + [self.task.batch_accuracy(out.logits, labels) for out in outputs.values()]), self._dist).tolist()
         term_values = {name: {"raw": values[2 * i], "weighted": values[2 * i + 1]} for i, name in enumerate(terms)}
         loss_values = dict(zip((name for name, _ in losses), values[2 * len(terms):2 * len(terms) + len(losses)]))
         self._check_finite(stage, term_values, loss_values, epoch, batch_number)
@@ -611,13 +618,12 @@ class Trainer:
 
     @torch.no_grad()
     def _validate(self, networks: dict[str, nn.Module]) -> dict[str, dict[str, Any]]:
-        """Probabilities, embeddings and mean CE of each network over the validation set, in sample order."""
+        """What the task keeps of each network's outputs (probabilities or masks), its embeddings and its
+        metrics over the validation set, in sample order."""
         device, precision = self.device, self.cfg.train.precision
         for network in networks.values():
             network.eval()
-        probs: dict[str, list[torch.Tensor]] = {name: [] for name in networks}
-        embeddings: dict[str, list[torch.Tensor]] = {name: [] for name in networks}
-        loss_sums = {name: torch.zeros((), device=device) for name in networks}
+        collectors = {name: self.task.collector(self._metric_context) for name in networks}
         labels, indices = [], []
         for batch in self._val_loader:
             batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
@@ -626,18 +632,9 @@ class Trainer:
             for name, network in networks.items():
                 with autocast(device, precision):
                     output = network(batch)
-                logits = output.logits.float()
-                loss_sums[name] += F.cross_entropy(logits, batch["label"], reduction="sum")
-                probs[name].append(torch.softmax(logits, 1).cpu())
-                embeddings[name].append(output.embedding.float().cpu())
+                collectors[name].add(output.logits.float(), batch["label"], output.embedding)
         label_array = torch.cat(labels).numpy()
-        count = max(1, label_array.shape[0])
-        results = {}
-        for name in networks:
-            prob_array = torch.cat(probs[name]).numpy()
-            results[name] = {"probs": prob_array, "embedding": torch.cat(embeddings[name]).numpy(),
-                             "metrics": classification_metrics(label_array, prob_array,
-                                                               loss_sums[name].item() / count)}
+        results: dict[str, Any] = {name: collector.result(label_array) for name, collector in collectors.items()}
         results["_labels"] = label_array
         results["_index"] = torch.cat(indices).numpy()
         return results
@@ -648,14 +645,15 @@ class Trainer:
         validated = self._validate({learner.name: learner.network for learner in learners})
         if stage == "student":
             validated["teacher"] = self._teacher_val["teacher"]
-        teacher_preds = validated["teacher"]["probs"].argmax(1)
+        teacher_preds = self.task.predictions(validated["teacher"])
         metrics = {}
         for net in ("teacher", "student", "baseline"):
             if net in validated:
                 metrics[net] = dict(validated[net]["metrics"])
                 if net != "teacher":
-                    metrics[net]["agreement"] = agreement(validated[net]["probs"].argmax(1), teacher_preds)
-        predicted = {net: validated[net]["probs"].argmax(1).tolist() for net in metrics}
+                    metrics[net]["agreement"] = agreement(self.task.predictions(validated[net]), teacher_preds)
+        # Each sample's predicted class, for the paired test of the gain (None: the task has no class per sample).
+        predicted = {net: self.task.sample_classes(validated[net]) for net in metrics}
         improved = {}
         for learner in learners:
             value = metrics[learner.name][metric]
@@ -676,20 +674,46 @@ class Trainer:
             self._results[net]["final_predicted"] = predicted[net]
         predictions = {"index": validated["_index"], "label": validated["_labels"]}
         for net in metrics:
-            predictions[f"{net}_probs"] = validated[net]["probs"]
-            predictions[f"{net}_embedding"] = validated[net]["embedding"]
+            predictions.update({f"{net}_{key}": value for key, value in validated[net].items() if key != "metrics"})
         # The frozen teacher's metrics do not change in the student stage: they are logged in its own
         # stage (and kept in the summary); its predictions stay in every epoch's arrays, for comparison.
         logged = {net: values for net, values in metrics.items() if net != "teacher" or stage == "teacher"}
         payload = {"stage": stage, "epoch": epoch, "step": self._step, "metrics": logged, "predictions": predictions}
         if "baseline" in metrics and stage == "student":
-            payload["distillation_gain"] = metrics["student"]["val_accuracy"] - metrics["baseline"]["val_accuracy"]
-            payload["paired_test"] = paired_test(validated["_labels"], predicted["student"], predicted["baseline"],
-                                                 self.class_names)
+            gain_metric = self.task.main_metric
+            payload["distillation_gain"] = metrics["student"][gain_metric] - metrics["baseline"][gain_metric]
+            if predicted["student"] is not None:
+                payload["paired_test"] = paired_test(validated["_labels"], predicted["student"],
+                                                     predicted["baseline"], self.class_names)
+        if stage == "student" and "contrastive" in self.objective.terms:
+            shared = self._shared_embeddings(validated)
+            predictions.update({f"{net}_shared": values for net, values in shared.items()})
+            self._retrieval = payload["retrieval"] = self._retrieval_metrics(shared)
         for learner in learners:
             learner.network.train()
         self._hooks.call("on_validation_end", payload)
         return improved[learners[0].name]
+
+    @torch.no_grad()
+    def _shared_embeddings(self, validated: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The student's and the teacher's validation embeddings in the contrastive term's shared space."""
+        term = self.objective.terms["contrastive"]
+        device = next(term.parameters()).device
+        return {net: head(torch.from_numpy(validated[net]["embedding"]).to(device)).float().cpu().numpy()
+                for net, head in (("student", term.student_head), ("teacher", term.teacher_head))}
+
+    def _retrieval_metrics(self, shared: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Cross-modal retrieval on the validation split in the contrastive term's shared space: each
+        student embedding (the student's modalities) queries the teacher embeddings (the teacher's
+        modalities) for its own sample, and the other way round; Recall@1/5/10."""
+        student, teacher = shared["student"], shared["teacher"]
+        kinds = {name: info.kind for name, info in self.data.fields.items()}
+        student_side = "+".join(dict.fromkeys(kinds[name] for name in self.cfg.student.fields))
+        teacher_side = "+".join(dict.fromkeys(kinds[name] for name in self.cfg.teacher.fields))
+        return {"samples": int(student.shape[0]), "student_modalities": student_side,
+                "teacher_modalities": teacher_side,
+                f"{student_side}->{teacher_side}": recall_at_k(student, teacher),
+                f"{teacher_side}->{student_side}": recall_at_k(teacher, student)}
 
     # ------------------------------------------------------------------ checkpoints and summary
 
@@ -733,7 +757,7 @@ class Trainer:
         between the best checkpoints (each chosen by the same rule on its own validation figures)."""
         student, baseline = self._results.get("student", {}), self._results.get("baseline", {})
         tests: dict[str, dict[str, Any] | None] = {"last": None, "best": None}
-        if "final_predicted" not in student or "final_predicted" not in baseline:
+        if student.get("final_predicted") is None or baseline.get("final_predicted") is None:
             return tests
         labels = self.data.val.labels
         tests["last"] = paired_test(labels, student["final_predicted"], baseline["final_predicted"], self.class_names)
@@ -753,13 +777,17 @@ class Trainer:
         for net, result in self._results.items():
             best = result.get("best") or {}
             entry = dict(result.get("final", {}))
-            for key in ("val_accuracy", "val_macro_f1", "val_loss"):
+            for key in dict.fromkeys(("val_accuracy", "val_macro_f1", "val_loss", self.task.main_metric)):
                 if key in best.get("metrics", {}):
                     entry[f"best_{key}"] = best["metrics"][key]
             entry["best_epoch"] = best.get("epoch")
             entry["best_metric"] = metric
             entry["last_epoch"] = result.get("final_epoch")
             summary[net] = entry
+        summary["task"] = self.cfg.data.task
+        summary["gain_metric"] = self.task.main_metric
+        if self._retrieval is not None:
+            summary["retrieval"] = self._retrieval
         # The one definition of the run's result (engine/result.py), best and last, gain under each.
         summary["result"] = run_result(summary, self._paired_tests()).to_dict()
         summary["timings"] = {key: round(value, 3) for key, value in self._timings.items()}

@@ -59,6 +59,9 @@ _METRIC_ROWS = [
     ("top5", "Top-5 accuracy"),
     ("loss", "Loss (cross-entropy)"),
     ("agreement", "Agreement with teacher"),
+    ("retrieval_r1", "Retrieval R@1 (this net → the other)"),
+    ("retrieval_r5", "Retrieval R@5"),
+    ("retrieval_r10", "Retrieval R@10"),
     ("params", "Parameters"),
     ("latency", "Latency per sample (CPU)"),
     ("checkpoint", "Checkpoint size"),
@@ -68,7 +71,7 @@ _METRIC_ROWS = [
 def _format_metric(key: str, value: float | int | None) -> str:
     if value is None:
         return "—"
-    if key in ("accuracy", "macro_f1", "top5", "agreement"):
+    if key in ("accuracy", "macro_f1", "top5", "agreement") or key.startswith("retrieval"):
         return f"{value:.1%}"
     if key == "loss":
         return f"{value:.3f}"
@@ -419,7 +422,8 @@ class ResultsView(JobView):
             return
         computed = epoch_metrics(predictions)
         nets = [net for net in NETS if net in computed or net in run.params]
-        rows = [(key, label) for key, label in _METRIC_ROWS if key != "top5" or predictions.num_classes > 5]
+        rows = [(key, label) for key, label in _METRIC_ROWS if (key != "top5" or predictions.num_classes > 5)
+                and (not key.startswith("retrieval") or predictions.shared)]
         table = self.metrics_table
         table.setColumnCount(len(nets))
         table.setRowCount(len(rows))

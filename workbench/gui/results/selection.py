@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from workbench.engine.metrics import agreement, macro_f1, top_k_accuracy
+from workbench.engine.metrics import agreement, macro_f1, recall_at_k, top_k_accuracy
 
 NETS = ("teacher", "student", "baseline")
 
@@ -53,6 +53,8 @@ class PredictionSet:
     probs: dict[str, np.ndarray]  # net -> (N, C) float32
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)  # net -> (N, D) float32
     index: np.ndarray | None = None  # (N,) position of each row in the dataset index
+    # student and teacher embeddings in the contrastive term's shared space (runs with that term)
+    shared: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def from_arrays(cls, stage: str, epoch: int, arrays: dict[str, np.ndarray]) -> PredictionSet:
@@ -62,7 +64,9 @@ class PredictionSet:
         embeddings = {net: np.asarray(arrays[f"{net}_embedding"], dtype=np.float32)
                       for net in NETS if f"{net}_embedding" in arrays}
         index = np.asarray(arrays["index"], dtype=np.int64) if "index" in arrays else None
-        return cls(stage, int(epoch), np.asarray(arrays["label"], dtype=np.int64), probs, embeddings, index)
+        shared = {net: np.asarray(arrays[f"{net}_shared"], dtype=np.float32)
+                  for net in NETS if f"{net}_shared" in arrays}
+        return cls(stage, int(epoch), np.asarray(arrays["label"], dtype=np.int64), probs, embeddings, index, shared)
 
     @property
     def nets(self) -> list[str]:
@@ -213,7 +217,8 @@ def per_class_accuracy(ps: PredictionSet, net: str) -> np.ndarray:
 
 
 def epoch_metrics(ps: PredictionSet) -> dict[str, dict[str, float]]:
-    """Per net: accuracy, macro-F1, top-5 (more than 5 classes), loss, and agreement with the teacher."""
+    """Per net: accuracy, macro-F1, top-5 (more than 5 classes), loss, agreement with the teacher, and
+    for the student and teacher of a run with the contrastive term, retrieval Recall@1/5/10."""
     metrics: dict[str, dict[str, float]] = {}
     for net in ps.nets:
         values = {
@@ -226,6 +231,10 @@ def epoch_metrics(ps: PredictionSet) -> dict[str, dict[str, float]]:
         if net != "teacher" and "teacher" in ps.probs:
             values["agreement"] = agreement(ps.predicted[net], ps.predicted["teacher"])
         metrics[net] = values
+    if len(ps.shared) == 2:  # cross-modal retrieval: each side's embeddings query the other side's
+        for query, gallery in (("student", "teacher"), ("teacher", "student")):
+            recalls = recall_at_k(ps.shared[query], ps.shared[gallery])
+            metrics[query].update({f"retrieval_r{k}": recalls[f"R@{k}"] for k in (1, 5, 10)})
     return metrics
 
 
