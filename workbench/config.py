@@ -183,7 +183,11 @@ class TrainConfig:
     device: str = option("auto", "auto (CUDA, then MPS, then CPU), or a device string such as cpu, cuda:1, mps.")
     precision: str = option("fp32", "Numeric precision: fp32, or bf16 / fp16 autocast.", choices=("fp32", "bf16", "fp16"))
     baseline: bool = option(True, "Also train a baseline student with cross-entropy only, to measure distillation gain.")
-    seed: int = option(0, "Random seed: the same config, data and seed give the same metrics on CPU.", low=0)
+    cpu_threads: int = option(0, "CPU threads for training; 0 = the cores less one (at least 1), which leaves "
+                              "one to the app's window. The run records the number it used: the app and the CLI "
+                              "use the same one, so the same config and seed give the same numbers in both.", low=0)
+    seed: int = option(0, "Random seed: the same config, data, seed and cpu_threads give the same metrics on CPU.",
+                       low=0)
     runs_dir: str = option("runs", "Folder that receives one run folder per run.")
     name: str = option("", "Run name, appended to the run folder's timestamp.")
 

@@ -56,6 +56,36 @@ def device_name(device: torch.device) -> str:
     return f"CPU {cpu}, {torch.get_num_threads()} threads of {os.cpu_count()}"
 
 
+def resolve_cpu_threads(configured: int, world_size: int = 1) -> int:
+    """The CPU thread count a run trains with: ``train.cpu_threads``, or for 0 the cores less one.
+
+    Less than every core because the app's GUI thread needs one (on 2 cores, a run that let torch
+    take both trained 7x slower with the live plots shown). Under torchrun (several processes on
+    one machine) 0 keeps the per-process count torchrun set (OMP_NUM_THREADS).
+    """
+    if configured > 0:
+        return configured
+    if world_size > 1:
+        return torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(1, cores - 1)
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int):
+    """Run torch's CPU operations of the calling thread with ``count`` threads, then restore the count.
+
+    The thread count changes the order of floating-point sums, so it is part of what decides the
+    numbers: the app (training in a worker thread) and the CLI set the same one.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """Autocast to bf16/fp16 for ``precision``, or nothing for fp32."""
     dtype = PRECISIONS[precision]

@@ -48,7 +48,7 @@ from workbench.config import ExperimentConfig, check, config_to_dict, save_confi
 from workbench.data import check_dataset, collate_batch, make_loader, prepare_data
 from workbench.engine import distributed
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from workbench.engine.device import autocast, device_name, grad_scaler
+from workbench.engine.device import autocast, cpu_threads, device_name, grad_scaler, resolve_cpu_threads
 from workbench.engine.hooks import Callback, CallbackList
 from workbench.engine.losses import Objective, describe_objective, objective_context
 from workbench.engine.metrics import agreement, recall_at_k
@@ -177,6 +177,8 @@ class Trainer:
     def __init__(self, cfg: ExperimentConfig, callbacks: Iterable[Callback] = (), runs_dir: str | Path | None = None):
         self._dist = distributed.current()
         cfg = check(cfg.copy())
+        # The resolved count goes into config.toml: a resumed or cloned run trains with the same one.
+        cfg.train.cpu_threads = resolve_cpu_threads(cfg.train.cpu_threads, self._dist.world_size)
         self._teacher_source = _resolve_teacher_source(cfg) if cfg.teacher.checkpoint else None
         self.cfg = cfg
         self.callbacks = list(callbacks)
@@ -243,6 +245,10 @@ class Trainer:
         if self._fitted:
             raise RuntimeError("a Trainer fits once; build a new one or use Trainer.resume")
         self._fitted = True
+        with cpu_threads(resolve_cpu_threads(self.cfg.train.cpu_threads, self._dist.world_size)):
+            return self._fit()
+
+    def _fit(self) -> dict[str, Any]:
         self._fit_started = started = time.perf_counter()
         if self._resume is not None:
             self._timings = dict(self._resume.get("timings", {}))
@@ -321,6 +327,7 @@ class Trainer:
         self._val_loader = make_loader(data.val, cfg.train.batch_size, False, seed, cfg.data.num_workers)
         self._summary_base.update({
             "device": str(self.device), "device_name": device_name(self.device), "precision": cfg.train.precision,
+            "cpu_threads": torch.get_num_threads(),
             "world_size": self._dist.world_size,
             "versions": _versions(), "dataset_fingerprint": data.fingerprint, "class_names": self.class_names,
             "params": self._params(), "stages": self._stages,

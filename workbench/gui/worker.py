@@ -17,12 +17,9 @@ the thread is then quit and waited for, never destroyed while running.
 from __future__ import annotations
 
 import gc
-import os
 import threading
 import traceback
 from typing import Any
-
-import torch
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -30,13 +27,6 @@ from workbench.config import ExperimentConfig
 from workbench.engine.hooks import Callback
 from workbench.engine.trainer import Trainer
 from workbench.gui.tasks import describe_exception
-
-
-# CPU threads for training from the app: one core is left to the GUI thread. With every core
-# busy in torch's OpenMP pool, each parallel op waits for a worker that the GUI's painting has
-# descheduled: on 2 cores a run with the live plots shown trained 7x slower (133 s vs 18 s)
-# and the GUI thread stalled longer.
-TRAINING_THREADS = max(1, (os.cpu_count() or 2) - 1)
 
 
 def warm_up_engine() -> None:
@@ -131,13 +121,8 @@ class TrainingWorker(QObject):
     @Slot()
     def run(self) -> None:
         """Build the trainer and fit; every exception ends as ``errored``, never in Qt's event loop."""
-        callback = _EmittingCallback(self)
-        threads_before = torch.get_num_threads()
-        torch.set_num_threads(TRAINING_THREADS)
-        try:
-            self._fit(callback)
-        finally:
-            torch.set_num_threads(threads_before)
+        # The trainer sets its CPU thread count (train.cpu_threads) itself, as it does in the CLI.
+        self._fit(_EmittingCallback(self))
 
     def _fit(self, callback: _EmittingCallback) -> None:
         try:
