@@ -165,10 +165,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from workbench.engine.export import export_run
+    from workbench.engine.export import describe_export, export_run
 
     out = export_run(Path(args.run_dir), fmt=args.format, net=args.net, out=Path(args.out) if args.out else None)
-    print(f"Exported the {args.net} to {out} (with {out.with_suffix('.json').name} beside it)")
+    print(describe_export(out))
+    print(f"Its labels, fields and preprocessing: {out.with_suffix('.json')}")
     return 0
 
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from workbench.engine.hooks import Callback
 from workbench.engine.runs import RunRecord
 from workbench.engine.trainer import Trainer
-from workbench.gui.results import ResultsView, TryItView
+from workbench.gui.results import ExportButton, ResultsView, TryItView
 
 
 @pytest.fixture
@@ -98,6 +98,29 @@ def test_results_view_on_a_real_run_with_export(qtbot, run_dir, tmp_path):
     out = tmp_path / "exported" / "student.pt"
     with qtbot.waitSignal(view.export_button.export_finished, timeout=30_000) as exported:
         view.export_button.export("student", "torchscript", str(out))
-    assert exported.args == [str(out)]
+    path, line = exported.args
+    assert path == str(out)
+    # The result line says which checkpoint, where, and the check against it; the view shows it.
+    epoch = record.summary["student"]["best_epoch"]
+    assert line.startswith(f"Exported the student from checkpoints/student-best.pt, the best checkpoint (epoch {epoch}) "
+                           f"as torchscript to {out}; checked against the checkpoint on {count} validation samples: "
+                           "largest logit difference ")
+    assert view.export_result.isVisibleTo(view) and view.export_result.text() == line
     assert out.is_file() and out.with_suffix(".json").is_file()
     assert torch.jit.load(str(out)) is not None
+
+
+def test_the_export_dialog_opens_in_the_runs_export_folder(qtbot, run_dir, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    button = ExportButton()
+    qtbot.addWidget(button)
+    button.set_run(str(run_dir))
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda parent, title, start, filters: (asked.append(start), ("", ""))[1]))
+    student_torchscript = next(action for action in button.menu().actions() if action.data() == ("student", "torchscript"))
+    assert "best checkpoint" in student_torchscript.text()
+    student_torchscript.trigger()
+    (start,) = asked
+    assert Path(start) == Path(run_dir) / "export" / "student.pt" and Path(start).parent.is_dir()

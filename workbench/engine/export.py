@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from workbench.atomic import atomic_write_text
+from workbench.engine.checkpoint import load_checkpoint
 from workbench.engine.inference import encode_batch, validation_items
 from workbench.engine.runs import RunRecord, load_network
 from workbench.errors import WorkbenchError
@@ -100,8 +101,27 @@ def export_run(run_dir: Path, fmt: str, net: str = "student", out: Path | None =
             raise WorkbenchError(f"The exported {net} differs from its checkpoint on the validation samples "
                                  f"(largest logit difference {difference:.3g}); the export was removed.")
     sidecar = export_metadata(run_dir, net, which, fmt, fields, preprocessing, class_names, verification)
+    sidecar["checkpoint_epoch"] = load_checkpoint(run_dir / sidecar["checkpoint"]).get("epoch")
     atomic_write_text(out.with_suffix(".json"), json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n")
     return out
+
+
+def describe_export(model_path: Path) -> str:
+    """The one-line result of an export, from the JSON beside the model: what was exported from which
+    checkpoint, where to, and how it compared with the checkpoint (the CLI prints it, the app shows it)."""
+    model_path = Path(model_path)
+    meta = json.loads(model_path.with_suffix(".json").read_text(encoding="utf-8"))
+    which = Path(meta["checkpoint"]).stem.rsplit("-", 1)[-1]  # checkpoints/<net>-<best|last>.pt
+    epoch = meta.get("checkpoint_epoch")
+    source = f"{meta['checkpoint']}, the {'best checkpoint' if which == 'best' else 'last epoch'}" + (
+        f" (epoch {epoch})" if epoch is not None else "")
+    check = meta.get("verification", {})
+    if "max_abs_logit_difference" in check:
+        verdict = (f"checked against the checkpoint on {check['samples']} validation samples: largest logit "
+                   f"difference {check['max_abs_logit_difference']:.2g} (limit {TOLERANCE:g})")
+    else:
+        verdict = check.get("note", "not checked")
+    return f"Exported the {meta['net']} from {source} as {meta['format']} to {model_path}; {verdict}."
 
 
 def _checkpoint_choice(run_dir: Path, net: str) -> str:

@@ -8,7 +8,7 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
-from workbench.engine.export import FORMATS, export_run
+from workbench.engine.export import FORMATS, describe_export, export_run
 from workbench.gui.results.jobs import JobRunner
 
 _FORMAT_LABELS = {"torchscript": "TorchScript", "onnx": "ONNX"}
@@ -17,7 +17,7 @@ _FORMAT_LABELS = {"torchscript": "TorchScript", "onnx": "ONNX"}
 class ExportButton(QToolButton):
     """``Export…`` with one menu entry per network and format; asks where, then exports off the GUI thread."""
 
-    export_finished = Signal(str)  # the model file written (its JSON is beside it)
+    export_finished = Signal(str, str)  # the model file written (its JSON is beside it), the result line
     export_failed = Signal(str)
 
     def __init__(self, parent=None):
@@ -31,7 +31,7 @@ class ExportButton(QToolButton):
         menu = QMenu(self)
         for net in ("student", "teacher"):
             for fmt in FORMATS:
-                action = QAction(f"{net.capitalize()} as {_FORMAT_LABELS[fmt]}…", self)
+                action = QAction(f"{net.capitalize()} (best checkpoint) as {_FORMAT_LABELS[fmt]}…", self)
                 action.setData((net, fmt))
                 menu.addAction(action)
         menu.triggered.connect(self._on_menu_triggered)
@@ -47,7 +47,7 @@ class ExportButton(QToolButton):
         run_dir = Path(self.run_dir)
         self.setEnabled(False)
         self.setText("Exporting…")
-        self._runner.submit(("export", net, fmt), lambda: export_run(run_dir, fmt, net, Path(out)),
+        self._runner.submit(("export", net, fmt), lambda: _export_and_describe(run_dir, fmt, net, Path(out)),
                             self._on_export_done, self._on_export_error)
 
     def shutdown(self) -> None:
@@ -56,15 +56,20 @@ class ExportButton(QToolButton):
     @Slot(QAction)
     def _on_menu_triggered(self, action: QAction) -> None:
         net, fmt = action.data()
-        default = Path(self.run_dir) / "export" / f"{net}{FORMATS[fmt]}"
+        # The dialog opens in the run's export/ folder (where `workbench export` writes); it must exist,
+        # or the dialog falls back to the working directory.
+        folder = Path(self.run_dir) / "export"
+        folder.mkdir(exist_ok=True)
+        default = folder / f"{net}{FORMATS[fmt]}"
         out, _ = QFileDialog.getSaveFileName(self, f"Export the {net}", str(default),
                                              f"{_FORMAT_LABELS[fmt]} (*{FORMATS[fmt]})")
         if out:
             self.export(net, fmt, out)
 
-    def _on_export_done(self, path: Path) -> None:
+    def _on_export_done(self, result: tuple[Path, str]) -> None:
         self._restore()
-        self.export_finished.emit(str(path))
+        path, line = result
+        self.export_finished.emit(str(path), line)
 
     def _on_export_error(self, message: str) -> None:
         self._restore()
@@ -73,3 +78,8 @@ class ExportButton(QToolButton):
     def _restore(self) -> None:
         self.setText("Export…")
         self.setEnabled(self.run_dir is not None)
+
+
+def _export_and_describe(run_dir: Path, fmt: str, net: str, out: Path) -> tuple[Path, str]:
+    path = export_run(run_dir, fmt, net, out)
+    return path, describe_export(path)

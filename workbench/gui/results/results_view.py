@@ -120,6 +120,10 @@ class ResultsView(JobView):
         self.export_button = ExportButton()
         self.status = QLabel()
         self.status.setProperty("role", "error")
+        self.export_result = QLabel()  # the last export's result line, with its check against the checkpoint
+        self.export_result.setWordWrap(True)
+        self.export_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.export_result.hide()
         top = QHBoxLayout()
         top.addWidget(self.run_label)
         top.addSpacing(12)
@@ -224,6 +228,7 @@ class ResultsView(JobView):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status)
+        layout.addWidget(self.export_result)
         layout.addWidget(body, 1)
         self.status.hide()
 
@@ -241,6 +246,7 @@ class ResultsView(JobView):
             plot.sample_clicked.connect(self._on_embedding_sample_clicked)
         self.right_tabs.currentChanged.connect(self._on_right_tabs_changed)
         self.export_button.export_failed.connect(self._on_export_button_failed)
+        self.export_button.export_finished.connect(self._on_export_button_finished)
 
     # ------------------------------------------------------------------ public slots
 
@@ -303,6 +309,7 @@ class ResultsView(JobView):
         self.run_label.setText(f"<b>{Path(run_dir).name}</b>")
         self.export_button.set_run(str(run_dir))
         self.status.hide()
+        self.export_result.hide()  # it was about the run shown before
         self.detail.clear()
         self._show_cell()
 
@@ -598,7 +605,14 @@ class ResultsView(JobView):
 
     @Slot(str)
     def _on_export_button_failed(self, message: str) -> None:
+        self.export_result.hide()
         self._show_error(f"Export failed: {message}")
+
+    @Slot(str, str)
+    def _on_export_button_finished(self, path: str, line: str) -> None:
+        self.status.hide()
+        self.export_result.setText(line)
+        self.export_result.show()
 
 
 def _epoch_order(key: tuple[str, int]) -> tuple[int, int]:
