@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,10 @@ from workbench.errors import ConfigError
 FIELD_KINDS = ("image", "text", "audio", "array")
 # The tasks of workbench.engine.tasks (kept here as names: validating a config imports no torch).
 TASKS = ("classification", "vqa", "segmentation")
+# Upper bounds that keep a value meaningful and its memory finite; a network that is still too big
+# for the machine within them is refused by the engine's memory estimate (engine/budget.py).
+MAX_WIDTH = 65536
+MAX_EPOCHS = 100_000
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
@@ -41,25 +46,34 @@ class DataConfig:
                        "answer to the question column) or segmentation (a class per pixel, the mask column).",
                        choices=TASKS)
     answer_classes: int = option(100, "VQA: the most frequent answers become the classes; rarer answers are out of "
-                                      "vocabulary (those samples are left out and counted by check).", low=2)
+                                      "vocabulary (those samples are left out and counted by check).", low=2,
+                                 high=1_000_000)
     val_fraction: float = option(0.2, "Share of each class held out for validation when the data gives no split.",
                                  low=0.0, high=0.9, low_open=True)
     field_types: dict = option({}, "Explicit kind per field, e.g. {depth = \"array\"}: image, text, audio or array.")
     grayscale: list = option([], "Image fields kept single-channel instead of converted to RGB.")
     image_size: int = option(32, "Images are resized to image_size x image_size pixels.", low=8, high=1024)
     augment: bool = option(False, "Light training augmentation of images: flip, crop, colour jitter.")
-    cache_mb: int = option(1024, "Memory budget (MiB) for decoded images kept as uint8 between epochs.", low=0)
-    text_max_length: int = option(32, "Tokens per text field; longer texts are truncated (and counted).", low=1)
+    cache_mb: int = option(1024, "Memory budget (MiB) for decoded images kept as uint8 between epochs.", low=0,
+                           high=1 << 20)
+    text_max_length: int = option(32, "Tokens per text field; longer texts are truncated (and counted).", low=1,
+                                 high=8192)
     text_lowercase: bool = option(True, "Lower-case text before tokenizing.")
     text_nfkc: bool = option(True, "Apply Unicode NFKC normalization before tokenizing.")
-    text_min_freq: int = option(1, "Tokens seen fewer times in the training split become <unk>.", low=1)
-    text_max_vocab: int = option(20000, "Largest vocabulary kept (most frequent tokens).", low=2)
-    audio_sample_rate: int = option(16000, "Audio is resampled to this rate (Hz).", low=1000)
-    audio_seconds: float = option(1.0, "Audio is cropped or padded to this duration (s).", low=0.05)
-    audio_n_mels: int = option(40, "Mel bands of the log-mel spectrogram.", low=4)
-    max_image_pixels: int = option(40_000_000, "Images with more pixels are refused (decompression bombs).", low=1)
-    max_text_bytes: int = option(1_048_576, "Text files larger than this are refused.", low=1)
-    num_workers: int = option(0, "DataLoader worker processes (0 = load in the training thread).", low=0)
+    text_min_freq: int = option(1, "Tokens seen fewer times in the training split become <unk>.", low=1,
+                               high=1_000_000_000)
+    text_max_vocab: int = option(20000, "Largest vocabulary kept (most frequent tokens).", low=2,
+                                high=5_000_000)
+    audio_sample_rate: int = option(16000, "Audio is resampled to this rate (Hz).", low=1000,
+                                   high=384_000)
+    audio_seconds: float = option(1.0, "Audio is cropped or padded to this duration (s).", low=0.05,
+                                   high=600.0)
+    audio_n_mels: int = option(40, "Mel bands of the log-mel spectrogram.", low=4, high=512)
+    max_image_pixels: int = option(40_000_000, "Images with more pixels are refused (decompression bombs).",
+                                 low=1, high=2_000_000_000)
+    max_text_bytes: int = option(1_048_576, "Text files larger than this are refused.", low=1, high=1 << 30)
+    num_workers: int = option(0, "DataLoader worker processes (0 = load in the training thread).", low=0,
+                              high=256)
 
 
 @dataclass
@@ -76,8 +90,9 @@ class NetworkConfig:
     encoders: dict = option({}, "Encoder per field: [<net>.encoders.<field>] with type and its parameters.")
     fusion: str = option("concat", "How several fields' features are combined: concat (+ MLP) or gated (weighted sum).",
                          choices=("concat", "gated"))
-    fusion_hidden: int = option(128, "Width of the fusion layer.", low=1)
-    embed_dim: int = option(128, "Size of the embedding that distillation terms compare.", low=1)
+    fusion_hidden: int = option(128, "Width of the fusion layer.", low=1, high=MAX_WIDTH)
+    embed_dim: int = option(128, "Size of the embedding that distillation terms compare.", low=1,
+                           high=MAX_WIDTH)
     dropout: float = option(0.1, "Dropout before the classifier head.", low=0.0, high=0.95)
 
 
@@ -119,7 +134,7 @@ class ContrastiveTerm:
     weight: float = option(0.0, "Symmetric InfoNCE aligning student and teacher embeddings of the same sample.",
                            low=0.0)
     temperature: float = option(0.07, "Temperature of the similarity logits.", low=0.0, low_open=True)
-    dim: int = option(128, "Size of the shared projection space.", low=1)
+    dim: int = option(128, "Size of the shared projection space.", low=1, high=MAX_WIDTH)
 
 
 @dataclass
@@ -133,7 +148,7 @@ class RelationTerm:
 class AdversarialTerm:
     weight: float = option(0.0, "A discriminator tells teacher from student embeddings; the student learns to fool it.",
                            low=0.0)
-    hidden: int = option(128, "Hidden width of the modality discriminator.", low=1)
+    hidden: int = option(128, "Hidden width of the modality discriminator.", low=1, high=MAX_WIDTH)
 
 
 @dataclass
@@ -163,20 +178,21 @@ class LossConfig:
 @dataclass
 class TrainConfig:
     epochs: int = option(10, "Epochs of the student stage (and of the teacher stage unless teacher_epochs is set).",
-                         low=1)
-    teacher_epochs: int = option(0, "Epochs of the teacher stage; 0 = same as epochs.", low=0)
-    batch_size: int = option(32, "Samples per batch.", low=1)
+                         low=1, high=MAX_EPOCHS)
+    teacher_epochs: int = option(0, "Epochs of the teacher stage; 0 = same as epochs.", low=0,
+                                 high=MAX_EPOCHS)
+    batch_size: int = option(32, "Samples per batch.", low=1, high=1 << 20)
     optimizer: str = option("adam", "Optimizer.", choices=("adam", "adamw", "sgd"))
-    lr: float = option(1e-3, "Peak learning rate.", low=0.0, low_open=True)
-    weight_decay: float = option(0.0, "Weight decay.", low=0.0)
+    lr: float = option(1e-3, "Peak learning rate.", low=0.0, high=100.0, low_open=True)
+    weight_decay: float = option(0.0, "Weight decay.", low=0.0, high=100.0)
     momentum: float = option(0.9, "SGD momentum.", low=0.0, high=1.0)
     schedule: str = option("constant", "Learning-rate schedule after warm-up.", choices=("constant", "step", "cosine"))
-    warmup_epochs: int = option(0, "Epochs of linear warm-up from 0 to lr.", low=0)
-    step_size: int = option(5, "Step schedule: epochs between decays.", low=1)
+    warmup_epochs: int = option(0, "Epochs of linear warm-up from 0 to lr.", low=0, high=MAX_EPOCHS)
+    step_size: int = option(5, "Step schedule: epochs between decays.", low=1, high=MAX_EPOCHS)
     gamma: float = option(0.1, "Step schedule: decay factor.", low=0.0, high=1.0, low_open=True)
-    grad_clip: float = option(0.0, "Clip the gradient norm to this value; 0 = off.", low=0.0)
+    grad_clip: float = option(0.0, "Clip the gradient norm to this value; 0 = off.", low=0.0, high=1e9)
     early_stopping_patience: int = option(0, "Stop a stage after this many epochs without improvement; 0 = off.",
-                                          low=0)
+                                          low=0, high=MAX_EPOCHS)
     early_stopping_metric: str = option("val_accuracy", "Validation metric for early stopping and the best checkpoint "
                                         "(val_miou: segmentation only; val_accuracy is pixel accuracy there).",
                                         choices=("val_accuracy", "val_macro_f1", "val_loss", "val_miou"))
@@ -185,9 +201,10 @@ class TrainConfig:
     baseline: bool = option(True, "Also train a baseline student with cross-entropy only, to measure distillation gain.")
     cpu_threads: int = option(0, "CPU threads for training; 0 = the cores less one (at least 1), which leaves "
                               "one to the app's window. The run records the number it used: the app and the CLI "
-                              "use the same one, so the same config and seed give the same numbers in both.", low=0)
+                              "use the same one, so the same config and seed give the same numbers in both.", low=0,
+                              high=4096)
     seed: int = option(0, "Random seed: the same config, data, seed and cpu_threads give the same metrics on CPU.",
-                       low=0)
+                       low=0, high=2**31 - 1)
     runs_dir: str = option("runs", "Folder that receives one run folder per run.")
     name: str = option("", "Run name, appended to the run folder's timestamp.")
 
@@ -297,7 +314,10 @@ def _type_name(hint: Any) -> str:
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     origin = get_origin(hint) or hint
     if origin is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"'{key}' is too large a number: {value}.", key) from None
     if origin is int and isinstance(value, float) and value.is_integer():
         return int(value)
     ok = isinstance(value, origin) and not (origin in (int, float) and isinstance(value, bool))
@@ -352,12 +372,14 @@ def _validate_fields(obj: Any, prefix: str, issues: list[ConfigIssue]) -> None:
         if meta.get("choices") and value not in meta["choices"]:
             issues.append(ConfigIssue(key, f"'{value}' is not one of: {', '.join(meta['choices'])}."))
         low, high = meta.get("low"), meta.get("high")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            issues.append(ConfigIssue(key, f"must be a finite number, got {value}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
             if low is not None and (value <= low if meta.get("low_open") else value < low):
                 issues.append(ConfigIssue(key, f"must be {'greater than' if meta.get('low_open') else 'at least'} "
-                                               f"{low:g}, got {value:g}."))
+                                               f"{_number(low)}, got {_number(value)}."))
             if high is not None and value > high:
-                issues.append(ConfigIssue(key, f"must be at most {high:g}, got {value:g}."))
+                issues.append(ConfigIssue(key, f"must be at most {_number(high)}, got {_number(value)}."))
 
 
 def _validate_network(net: NetworkConfig, prefix: str, issues: list[ConfigIssue]) -> None:
@@ -484,6 +506,7 @@ def _emit_table(obj: Any, name: str, lines: list[str], comments: bool) -> None:
             help_text = f.metadata["help"]
             if f.metadata.get("choices"):
                 help_text += f" One of: {', '.join(f.metadata['choices'])}."
+            help_text += _range_text(f.metadata)
             lines.append(f"# {help_text}")
         lines.append(f"{f.name} = {_toml_value(value)}")
     lines.append("")
@@ -496,6 +519,22 @@ def _emit_table(obj: Any, name: str, lines: list[str], comments: bool) -> None:
             lines.append("")
         else:
             _emit_table(sub, sub_name, lines, comments)
+
+
+def _range_text(meta: Any) -> str:
+    """" Range: 1 to 65536." for a bounded number (the same bounds validate() checks), else ""."""
+    low, high = meta.get("low"), meta.get("high")
+    if low is None and high is None:
+        return ""
+    low_text = "any" if low is None else (f"above {_number(low)}" if meta.get("low_open") else _number(low))
+    return f" Range: {low_text} to {'any' if high is None else _number(high)}."
+
+
+def _number(value: float) -> str:
+    """1048576 rather than 1.04858e+06 for whole numbers, 0.001 or 1e-08 for the others."""
+    if isinstance(value, int) or (math.isfinite(value) and value.is_integer() and abs(value) < 1e16):
+        return str(int(value))
+    return f"{value:g}"
 
 
 def _toml_value(value: Any) -> str:

@@ -27,17 +27,19 @@ from workbench.engine.registry import (
     register_fusion,
     resolve_encoder_params,
 )
+from workbench.config import MAX_WIDTH
 from workbench.errors import ConfigError
 
 PAD_TOKEN = 0
 
 
 def _require_positive(**values: int | Sequence[int]) -> None:
-    """Raise ConfigError (key = the param name) for a param that is not a positive int / list of them."""
+    """Raise ConfigError (key = the param name) for a param that is not an int / list of ints in
+    1..MAX_WIDTH (a bigger one never fits in memory; the run's memory estimate judges the rest)."""
     for name, value in values.items():
         items = value if isinstance(value, (list, tuple)) else [value]
-        if not items or any(v < 1 for v in items):
-            raise ConfigError(f"{name} must be positive, got {value!r}", name)
+        if not items or any(not 1 <= v <= MAX_WIDTH for v in items):
+            raise ConfigError(f"{name} must be between 1 and {MAX_WIDTH}, got {value!r}", name)
 
 
 def _conv_stack(in_channels: int, width: int, depth: int) -> tuple[nn.Sequential, int]:

@@ -47,6 +47,7 @@ from workbench.atomic import atomic_write_json
 from workbench.config import ExperimentConfig, check, config_to_dict, save_config
 from workbench.data import check_dataset, collate_batch, make_loader, prepare_data
 from workbench.engine import distributed
+from workbench.engine.budget import check_fits_memory
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from workbench.engine.device import autocast, cpu_threads, device_name, grad_scaler, resolve_cpu_threads
 from workbench.engine.hooks import Callback, CallbackList
@@ -304,6 +305,7 @@ class Trainer:
                                 "question_types": question_types if all(question_types) else None}
         specs = data.preprocessing.input_specs()
         num_classes = len(self.class_names)
+        check_fits_memory(cfg, specs, num_classes, self.device, len(data.train))
 
         torch.manual_seed(derived_seed(seed, "init", "teacher"))
         self.teacher = build_network(cfg.teacher, specs, num_classes, "teacher", self.task.spatial).to(self.device)
