@@ -71,8 +71,8 @@ def _cgroup_limit() -> int | None:
     return None
 
 
-def estimate_run(cfg: Any, input_specs: dict[str, dict[str, Any]], num_classes: int,
-                 batch_size: int) -> list[list[NetworkEstimate]]:
+def estimate_run(cfg: Any, input_specs: dict[str, dict[str, Any]], num_classes: int, batch_size: int,
+                 spatial: bool = False) -> list[list[NetworkEstimate]]:
     """The networks held in memory at once in each stage (teacher stage, then student stage), for
     training batches of ``batch_size`` samples.
 
@@ -84,8 +84,8 @@ def estimate_run(cfg: Any, input_specs: dict[str, dict[str, Any]], num_classes: 
     batch = _meta_batch(input_specs, batch_size)
     states = _OPTIMIZER_STATES.get(cfg.train.optimizer, 2)
     with torch.device("meta"):
-        teacher = _build(lambda: build_network(cfg.teacher, input_specs, num_classes, "teacher"), "teacher")
-        student = _build(lambda: build_network(cfg.student, input_specs, num_classes, "student"), "student")
+        teacher = _build(lambda: build_network(cfg.teacher, input_specs, num_classes, "teacher", spatial), "teacher")
+        student = _build(lambda: build_network(cfg.student, input_specs, num_classes, "student", spatial), "student")
         objective = _build(lambda: Objective(cfg.loss, objective_context(cfg.loss, input_specs, num_classes, student,
                                                                           teacher)), "loss")
     teacher_activations = _activation_bytes(teacher, batch, "teacher")
@@ -105,12 +105,12 @@ def estimate_run(cfg: Any, input_specs: dict[str, dict[str, Any]], num_classes: 
 
 
 def check_fits_memory(cfg: Any, input_specs: dict[str, dict[str, Any]], num_classes: int, device: torch.device,
-                      train_samples: int) -> None:
+                      train_samples: int, spatial: bool = False) -> None:
     """Raise a ConfigError with the estimate and the limit when a stage would not fit on ``device``
-    (a batch is at most the ``train_samples`` of the training split)."""
+    (a batch is at most the ``train_samples`` of the training split; ``spatial``: per-pixel outputs)."""
     batch_size = max(1, min(cfg.train.batch_size, train_samples))
     limit, source = memory_limit(device)
-    for stage in estimate_run(cfg, input_specs, num_classes, batch_size):
+    for stage in estimate_run(cfg, input_specs, num_classes, batch_size, spatial):
         total = sum(net.total for net in stage)
         if total <= limit:
             continue

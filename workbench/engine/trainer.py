@@ -305,7 +305,7 @@ class Trainer:
                                 "question_types": question_types if all(question_types) else None}
         specs = data.preprocessing.input_specs()
         num_classes = len(self.class_names)
-        check_fits_memory(cfg, specs, num_classes, self.device, len(data.train))
+        check_fits_memory(cfg, specs, num_classes, self.device, len(data.train), self.task.spatial)
 
         torch.manual_seed(derived_seed(seed, "init", "teacher"))
         self.teacher = build_network(cfg.teacher, specs, num_classes, "teacher", self.task.spatial).to(self.device)
