@@ -210,12 +210,24 @@ class TrainConfig:
 
 
 @dataclass
+class LogConfig:
+    """Where a run is logged besides its own folder (workbench/engine/loggers); a logger's failure never stops training."""
+
+    tensorboard: bool = option(False, "Write TensorBoard event files under the run folder's tb/ "
+                                      "(needs the extra: pip install 'workbench[tensorboard]').")
+    mlflow_uri: str = option("", "MLflow tracking URI (http://host:5000, file:/path/mlruns, ...); empty = no MLflow "
+                                 "(needs the extra: pip install 'workbench[mlflow]').")
+    mlflow_experiment: str = option("workbench", "MLflow experiment the run is logged in (created if missing).")
+
+
+@dataclass
 class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: NetworkConfig = field(default_factory=NetworkConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     def validate(self) -> list[ConfigIssue]:
         """Every problem with the config; empty when it can run."""
@@ -235,7 +247,7 @@ class ConfigIssue:
 
 
 SECTIONS = {"data": DataConfig, "teacher": TeacherConfig, "student": NetworkConfig, "loss": LossConfig,
-            "train": TrainConfig}
+            "train": TrainConfig, "log": LogConfig}
 
 
 # ----------------------------------------------------------------------------- dict <-> dataclass

@@ -51,6 +51,7 @@ from workbench.engine.budget import check_fits_memory
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from workbench.engine.device import autocast, cpu_threads, device_name, grad_scaler, resolve_cpu_threads
 from workbench.engine.hooks import Callback, CallbackList
+from workbench.engine.loggers import experiment_loggers
 from workbench.engine.losses import Objective, describe_objective, objective_context
 from workbench.engine.metrics import agreement, recall_at_k
 from workbench.engine.models import build_network, count_parameters
@@ -257,7 +258,8 @@ class Trainer:
         self._hooks = CallbackList([])  # the other ranks only train: rank 0 writes the run folder and reports
         if self._dist.is_main:
             self._writer = RunWriter(self.run_dir, self._resume["events_offset"] if self._resume else None)
-            self._hooks = CallbackList([self._writer, *self.callbacks])
+            self._hooks = CallbackList([self._writer, *experiment_loggers(self.cfg.log, self.run_dir),
+                                        *self.callbacks])
         try:
             self._prepare()
             self._hooks.call("on_fit_start", self._fit_start_payload())

@@ -31,7 +31,8 @@ FLOAT_LIMIT = 1e9
 # Labels that a plain "underscores to spaces" would leave cryptic.
 LABELS = {"lr": "Learning rate", "val_fraction": "Validation fraction", "cache_mb": "Image cache (MiB)",
           "embed_dim": "Embedding size", "fusion_hidden": "Fusion width", "dim": "Dimension",
-          "grad_clip": "Gradient clip", "runs_dir": "Runs folder", "name": "Run name"}
+          "grad_clip": "Gradient clip", "runs_dir": "Runs folder", "name": "Run name", "tensorboard": "TensorBoard",
+          "mlflow_uri": "MLflow URI", "mlflow_experiment": "MLflow experiment"}
 
 
 def humanize(name: str) -> str:

@@ -226,6 +226,7 @@ class MainWindow(QMainWindow):
         controller.run_finished.connect(self._on_controller_run_finished)
         controller.run_failed.connect(self._on_controller_run_failed)
         controller.stop_requested.connect(self._on_controller_stop_requested)
+        controller.warned.connect(self._on_controller_warned)
         # The result views listen to the window's run signals (all emitted in the GUI thread).
         self.run_started.connect(self.results_view.on_run_started)
         self.run_started.connect(self.runs_view.on_run_started)
@@ -672,6 +673,10 @@ class MainWindow(QMainWindow):
         self.run_view.run_label.setText("Stopping…")
         self.status_label.setText("Stopping… (after the current batch)")
         self.log("Stop requested: the run ends after the current batch")
+
+    @Slot(str)
+    def _on_controller_warned(self, message: str) -> None:
+        self.log(f"Warning: {message}")
 
     @Slot(str)
     def _on_controller_folder_created(self, run_dir: str) -> None:

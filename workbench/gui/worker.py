@@ -17,6 +17,7 @@ the thread is then quit and waited for, never destroyed while running.
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import traceback
 from typing import Any
@@ -157,8 +158,22 @@ class TrainingWorker(QObject):
         self.stop_requested.emit()
 
 
+class _WarningRelay(logging.Handler):
+    """Re-emits the ``workbench`` log's warnings (an experiment logger's, from its own thread) as a signal."""
+
+    def __init__(self, signal: Any):
+        super().__init__(logging.WARNING)
+        self._signal = signal
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._signal.emit(record.getMessage())
+
+
 class TrainingController(QObject):
-    """Starts runs in a fresh QThread, forwards their signals, and ends the thread cleanly."""
+    """Starts runs in a fresh QThread, forwards their signals, and ends the thread cleanly.
+
+    While a run lasts, the ``workbench`` log's warnings come out as ``warned`` (queued to the GUI thread).
+    """
 
     folder_created = Signal(str)
     run_started = Signal(object)
@@ -170,11 +185,13 @@ class TrainingController(QObject):
     run_failed = Signal(str, str)
     stop_requested = Signal()
     running_changed = Signal(bool)
+    warned = Signal(str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._thread: QThread | None = None
         self._worker: TrainingWorker | None = None
+        self._warning_relay = _WarningRelay(self.warned)
 
     def is_running(self) -> bool:
         return self._thread is not None
@@ -198,6 +215,7 @@ class TrainingController(QObject):
         worker.errored.connect(self._on_worker_errored)
         worker.stop_requested.connect(self._on_worker_stop_requested)
         self._thread, self._worker = thread, worker
+        logging.getLogger("workbench").addHandler(self._warning_relay)
         thread.start()
         self.running_changed.emit(True)
 
@@ -220,6 +238,7 @@ class TrainingController(QObject):
     def _release_thread(self) -> None:
         thread = self._thread
         self._thread, self._worker = None, None
+        logging.getLogger("workbench").removeHandler(self._warning_relay)
         if thread is not None:
             thread.quit()
             thread.wait()

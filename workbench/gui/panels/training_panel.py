@@ -1,4 +1,4 @@
-"""Training panel: optimisation, schedule (with a preview of the learning rate), device and run options."""
+"""Training panel: optimisation, schedule (with a preview of the learning rate), device, run and logging options."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ OPTIMISATION = ["epochs", "teacher_epochs", "batch_size", "optimizer", "lr", "mo
                 "grad_clip"]
 SCHEDULE = ["schedule", "warmup_epochs", "step_size", "gamma"]
 RUN = ["seed", "precision", "baseline", "early_stopping_patience", "early_stopping_metric", "runs_dir", "name"]
+LOGGING = ["tensorboard", "mlflow_uri", "mlflow_experiment"]  # config.log: where the run is logged besides its folder
 PREVIEW_STEPS_PER_EPOCH = 20
 
 
@@ -54,7 +55,7 @@ def available_devices() -> list[tuple[str, str]]:
 
 
 class TrainingPanel(QWidget):
-    """Edits ``config.train``."""
+    """Edits ``config.train`` and ``config.log``."""
 
     edited = Signal(str)
 
@@ -62,6 +63,9 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.config = config
         self.forms = [DataclassForm(config.train, "train", names, self) for names in (OPTIMISATION, SCHEDULE, RUN)]
+        self.log_form = DataclassForm(config.log, "log", LOGGING, self)
+        self.forms.append(self.log_form)
+        self.log_form.editors["log.mlflow_uri"].widget.setPlaceholderText("off; e.g. http://mlflow-server:5000")
         for form in self.forms:
             form.edited.connect(self._on_form_edited)
         self.device_combo = QComboBox(self)
@@ -78,7 +82,7 @@ class TrainingPanel(QWidget):
         self.lr_curve = self.lr_plot.plot(pen=ui_colour("schedule"))
 
         boxes = []
-        for title, form in zip(("Optimisation", "Schedule", "Run"), self.forms):
+        for title, form in zip(("Optimisation", "Schedule", "Run", "Logging"), self.forms):
             box = QGroupBox(title, self)
             QVBoxLayout(box).addWidget(form)
             boxes.append(box)
@@ -91,6 +95,7 @@ class TrainingPanel(QWidget):
         columns.addLayout(left, 1)
         right = QVBoxLayout()
         right.addWidget(boxes[1])
+        right.addWidget(boxes[3])
         right.addStretch(1)
         columns.addLayout(right, 1)
         inner = QWidget(self)
@@ -109,7 +114,7 @@ class TrainingPanel(QWidget):
     def set_config(self, config: ExperimentConfig) -> None:
         self.config = config
         for form in self.forms:
-            form.set_object(config.train)
+            form.set_object(config.log if form is self.log_form else config.train)
         self._show_device()
         self._show_schedule()
 

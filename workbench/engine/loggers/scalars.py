@@ -1,0 +1,43 @@
+"""The numbers of an event as named scalars: one naming for TensorBoard tags and MLflow metric keys.
+
+Names (TensorBoard tags; MLflow prefixes each with the stage, ``student/loss/kd``, because its
+steps restart with each stage):
+
+- per batch: ``loss/<term>`` (raw), ``loss_weighted/<term>``, ``loss/total``, ``loss/baseline``,
+  ``train_accuracy/<net>``, ``lr``;
+- per validation: ``<metric>/<net>`` for val_accuracy, val_macro_f1, val_loss, val_top5 and
+  agreement (with the teacher), and ``distillation_gain``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator
+
+
+def event_scalars(event: str, payload: dict[str, Any]) -> Iterator[tuple[str, float]]:
+    """``(name, value)`` of every finite number a ``train_batch`` or ``validation`` event carries."""
+    if event == "train_batch":
+        for term, values in payload["losses"].items():
+            if isinstance(values, dict):
+                yield f"loss/{term}", values["raw"]
+                yield f"loss_weighted/{term}", values["weighted"]
+            else:
+                yield f"loss/{term}", values  # "total"
+        if "baseline_loss" in payload:
+            yield "loss/baseline", payload["baseline_loss"]
+        for net, accuracy in payload.get("train_accuracy", {}).items():
+            yield f"train_accuracy/{net}", accuracy
+        yield "lr", payload["lr"]
+    elif event == "validation":
+        for net, metrics in payload["metrics"].items():
+            for metric, value in metrics.items():
+                yield f"{metric}/{net}", value
+        if payload.get("distillation_gain") is not None:
+            yield "distillation_gain", payload["distillation_gain"]
+
+
+def finite_scalars(event: str, payload: dict[str, Any]) -> list[tuple[str, float]]:
+    """:func:`event_scalars` less the values that are not finite numbers (neither backend stores those well)."""
+    return [(name, float(value)) for name, value in event_scalars(event, payload)
+            if isinstance(value, (int, float)) and math.isfinite(value)]
