@@ -12,6 +12,7 @@ from workbench.engine.loggers import BackgroundLogger, experiment_loggers
 from workbench.engine.loggers.mlflow_logger import flatten
 from workbench.engine.loggers.scalars import event_scalars
 from workbench.engine.loggers.tensorboard_logger import TensorBoardBackend
+from workbench.engine.result import run_result
 from workbench.engine.runs import RunRecord
 from workbench.engine.trainer import Trainer
 from workbench.config import LogConfig
@@ -73,8 +74,10 @@ def test_tensorboard_event_files_have_the_expected_tags_and_steps(logged_run):
     student = EventAccumulator(str(run_dir / "tb" / "student"), size_guidance={"scalars": 0})
     student.Reload()
     assert {"loss/kd", "loss_weighted/kd", "loss/baseline", "distillation_gain"} <= set(student.Tags()["scalars"])
-    summary = RunRecord.open(run_dir).summary
-    assert student.Scalars("distillation_gain")[-1].value == pytest.approx(summary["distillation_gain"], abs=1e-6)
+    last = run_result(RunRecord.open(run_dir).summary)
+    assert student.Scalars("distillation_gain")[-1].value == pytest.approx(last.gain["last"], abs=1e-6)
+    assert student.Scalars("distillation_gain_interval/low")[-1].value == pytest.approx(
+        last.paired_test["last"]["interval"][0], abs=1e-6)
     assert not (run_dir / "warnings.txt").exists()
 
 
@@ -96,8 +99,13 @@ def test_mlflow_file_store_has_params_metrics_tags_and_artifacts(logged_run):
     history = client.get_metric_history(run.info.run_id, "student/loss/total")
     assert sorted(m.step for m in history) == list(range(1, batches + 1))
     assert len(client.get_metric_history(run.info.run_id, "student/val_accuracy/baseline")) == validations
-    assert run.data.metrics["summary/distillation_gain"] == pytest.approx(summary["distillation_gain"])
-    assert run.data.metrics["summary/student/val_accuracy"] == pytest.approx(summary["student"]["val_accuracy"])
+    result = run_result(summary)
+    for selection in ("best", "last"):
+        assert run.data.metrics[f"summary/{selection}/distillation_gain"] == pytest.approx(result.gain[selection])
+        assert run.data.metrics[f"summary/{selection}/student/val_accuracy"] == pytest.approx(
+            result.net(selection, "student").accuracy)
+        assert run.data.metrics[f"summary/{selection}/distillation_gain_mcnemar_p"] == pytest.approx(
+            result.paired_test[selection]["mcnemar_p"])
     artifacts = {a.path for folder in ("", "checkpoints", "export")
                  for a in client.list_artifacts(run.info.run_id, folder or None)}
     assert {"config.toml", "summary.json", "checkpoints/student-best.pt", "export/student.pt",

@@ -4,7 +4,7 @@
 - Params: the flattened config (``train.lr``, ``loss.kd.temperature``, ...).
 - Metrics: the scalars of :mod:`workbench.engine.loggers.scalars`, keyed ``<stage>/<name>`` with the
   stage's step, sent in batches (every few seconds, at each validation and at the end); at the end the
-  summary's numbers as ``summary/<net>/<metric>`` and ``summary/distillation_gain``.
+  run's result under both selections (:func:`summary_scalars`).
 - Artifacts at the end: config.toml, summary.json, the student's best checkpoint and its TorchScript
   export (made for the purpose when the run folder has none).
 
@@ -15,6 +15,7 @@ MLflow run.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from workbench.atomic import atomic_write_json
 from workbench.engine.loggers.scalars import finite_scalars
+from workbench.engine.result import SELECTIONS, run_result
 
 RUN_ID_FILE = "mlflow.json"
 FLUSH_SECONDS = 5.0
@@ -49,6 +51,24 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
 # user's environment sets them.
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+def summary_scalars(summary: dict[str, Any]) -> list[tuple[str, float]]:
+    """The run's result under both selections (engine/result.py): ``summary/<best|last>/<net>/<metric>``,
+    ``summary/<selection>/distillation_gain`` and its paired test's interval and McNemar p."""
+    result = run_result(summary)
+    values: list[tuple[str, float | None]] = []
+    for selection in SELECTIONS:
+        for net, figures in result.nets[selection].items():
+            values.extend((f"summary/{selection}/{net}/{metric}", value) for metric, value in figures.metrics.items())
+        values.append((f"summary/{selection}/distillation_gain", result.gain[selection]))
+        test = result.paired_test.get(selection)
+        if test:
+            values += [(f"summary/{selection}/distillation_gain_interval/low", test["interval"][0]),
+                       (f"summary/{selection}/distillation_gain_interval/high", test["interval"][1]),
+                       (f"summary/{selection}/distillation_gain_mcnemar_p", test["mcnemar_p"])]
+    return [(name, float(value)) for name, value in values
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)]
 
 
 class MlflowBackend:
@@ -130,13 +150,7 @@ class MlflowBackend:
         if self.run_id is None:  # the run failed before it started: nothing was created to finish
             return
         millis = int(time.time() * 1000)
-        for net in ("teacher", "student", "baseline"):
-            for key, value in (summary.get(net) or {}).items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
-                    self._pending.append(self._metric(f"summary/{net}/{key}", float(value), millis, 0))
-        if summary.get("distillation_gain") is not None:
-            self._pending.append(self._metric("summary/distillation_gain", float(summary["distillation_gain"]),
-                                              millis, 0))
+        self._pending.extend(self._metric(name, value, millis, 0) for name, value in summary_scalars(summary))
         self._flush()
         for name in ("config.toml", "summary.json"):
             if (self.run_dir / name).is_file():

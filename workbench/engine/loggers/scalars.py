@@ -6,7 +6,9 @@ steps restart with each stage):
 - per batch: ``loss/<term>`` (raw), ``loss_weighted/<term>``, ``loss/total``, ``loss/baseline``,
   ``train_accuracy/<net>``, ``lr``;
 - per validation: ``<metric>/<net>`` for val_accuracy, val_macro_f1, val_loss, val_top5 and
-  agreement (with the teacher), and ``distillation_gain``.
+  agreement (with the teacher), and ``distillation_gain`` with its paired test's 95% interval
+  (``distillation_gain_interval/low`` and ``/high``) and McNemar p (``distillation_gain_mcnemar_p``).
+  No name is another's prefix followed by ``/``: MLflow's file store keeps each metric as a file.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ def event_scalars(event: str, payload: dict[str, Any]) -> Iterator[tuple[str, fl
                 yield f"{metric}/{net}", value
         if payload.get("distillation_gain") is not None:
             yield "distillation_gain", payload["distillation_gain"]
+        test = payload.get("paired_test")
+        if test:
+            yield "distillation_gain_interval/low", test["interval"][0]
+            yield "distillation_gain_interval/high", test["interval"][1]
+            yield "distillation_gain_mcnemar_p", test["mcnemar_p"]
 
 
 def finite_scalars(event: str, payload: dict[str, Any]) -> list[tuple[str, float]]:

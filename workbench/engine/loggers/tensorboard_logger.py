@@ -101,7 +101,7 @@ class TensorBoardBackend:
             writer.add_scalar(name, value, step, walltime=wall_time)
         predictions = payload["predictions"]
         labels = predictions["label"]
-        for net in payload["metrics"]:
+        for net in [net for net in payload["metrics"] if f"{net}_probs" in predictions]:  # classification
             counts = confusion_counts(labels, predictions[f"{net}_probs"].argmax(1), len(self._class_names))
             title = f"{net}, {stage} stage epoch {payload['epoch']}"
             writer.add_image(f"confusion/{net}", confusion_image(counts, self._class_names, title), step,
@@ -113,10 +113,10 @@ class TensorBoardBackend:
 
     def _gallery(self, payload: dict[str, Any]) -> np.ndarray | None:
         """A few validation images captioned with their true class and the stage's main network's prediction."""
-        if not self._samples:
-            return None
         predictions = payload["predictions"]
         net = "teacher" if payload["stage"] == "teacher" else "student"
+        if not self._samples or f"{net}_probs" not in predictions:
+            return None
         order = [self._samples[int(index)] for index in predictions["index"] if int(index) in self._samples]
         chosen = gallery_samples(order, self._image_field, GALLERY_IMAGES)
         if not chosen:
