@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--teacher", help="comma-separated teacher fields (default: all, fused)")
     config.add_argument("--student", help="comma-separated student fields (default: the image field)")
     config.add_argument("--out", help="write to this file instead of printing")
+    config.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE.py",
+                        help="a plug-in file whose loss terms and encoders the config lists (repeatable)")
 
     train = commands.add_parser("train", help="train headless: teacher, then the student and its baseline")
     train.add_argument("config", nargs="?", help="config file (TOML); not needed with --resume")
@@ -142,12 +144,17 @@ def _cmd_config(args: argparse.Namespace) -> int:
     from workbench.atomic import atomic_write_text
     from workbench.config import DataConfig, config_to_toml, default_config
     from workbench.data import check_dataset
+    from workbench.plugins import load_plugins
 
     data_cfg = DataConfig(root=str(Path(args.data).resolve()))
     report = check_dataset(Path(args.data), data_cfg, seed=0)
     if not report.trainable:
         raise WorkbenchError(f"{args.data} has nothing trainable; run `workbench check {args.data}` to see why.")
+    load_plugins([str(Path(path).resolve()) for path in args.plugins])  # their terms join the config
     cfg = default_config(report, _split_fields(args.teacher), _split_fields(args.student))
+    # In the file, plug-in paths are relative to the file itself (load_config reads them so).
+    config_dir = Path(args.out).resolve().parent if args.out else Path.cwd()
+    cfg.plugins = [os.path.relpath(Path(path).resolve(), config_dir) for path in args.plugins]
     text = config_to_toml(cfg)
     if args.out:
         atomic_write_text(args.out, text)

@@ -101,78 +101,49 @@ class TeacherConfig(NetworkConfig):
     checkpoint: str = option("", "Reuse the teacher of an earlier run (run folder or checkpoint file); empty = train one.")
 
 
-@dataclass
-class CETerm:
-    weight: float = option(1.0, "Cross-entropy with the true labels.", low=0.0)
-    label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy targets.", low=0.0, high=0.99)
-
-
-@dataclass
-class KDTerm:
-    weight: float = option(1.0, "Hinton's soft-target loss: T^2 * KL(teacher/T || student/T).", low=0.0)
-    temperature: float = option(4.0, "Softmax temperature T.", low=0.0, low_open=True)
-
-
-@dataclass
-class DKDTerm:
-    weight: float = option(0.0, "Decoupled KD (Zhao et al. 2022): target and non-target class parts.", low=0.0)
-    alpha: float = option(1.0, "Weight of the target-class part (TCKD).", low=0.0)
-    beta: float = option(8.0, "Weight of the non-target-class part (NCKD).", low=0.0)
-    temperature: float = option(4.0, "Softmax temperature T.", low=0.0, low_open=True)
-
-
-@dataclass
-class FeatureTerm:
-    weight: float = option(0.0, "FitNets hint: a learned projector maps the student embedding to the teacher's.",
-                           low=0.0)
-    distance: str = option("cosine", "Distance between projected student and teacher embeddings.",
-                           choices=("mse", "cosine"))
-
-
-@dataclass
-class ContrastiveTerm:
-    weight: float = option(0.0, "Symmetric InfoNCE aligning student and teacher embeddings of the same sample.",
-                           low=0.0)
-    temperature: float = option(0.07, "Temperature of the similarity logits.", low=0.0, low_open=True)
-    dim: int = option(128, "Size of the shared projection space.", low=1, high=MAX_WIDTH)
-
-
-@dataclass
-class RelationTerm:
-    weight: float = option(0.0, "Relational KD: match pairwise distances and triplet angles of embeddings.", low=0.0)
-    distance_weight: float = option(25.0, "Weight of the RKD distance part.", low=0.0)
-    angle_weight: float = option(50.0, "Weight of the RKD angle part.", low=0.0)
-
-
-@dataclass
-class AdversarialTerm:
-    weight: float = option(0.0, "A discriminator tells teacher from student embeddings; the student learns to fool it.",
-                           low=0.0)
-    hidden: int = option(128, "Hidden width of the modality discriminator.", low=1, high=MAX_WIDTH)
-
-
-@dataclass
-class ReconstructionTerm:
-    weight: float = option(0.0, "A decoder rebuilds the target from the student embedding (MSE).", low=0.0)
-    target: str = option("teacher_embedding", "What the decoder reconstructs.",
-                         choices=("teacher_embedding", "input_image"))
-    field: str = option("image", "Student image field reconstructed when target = input_image.")
-
-
-@dataclass
 class LossConfig:
-    ce: CETerm = field(default_factory=CETerm)
-    kd: KDTerm = field(default_factory=KDTerm)
-    dkd: DKDTerm = field(default_factory=DKDTerm)
-    feature: FeatureTerm = field(default_factory=FeatureTerm)
-    contrastive: ContrastiveTerm = field(default_factory=ContrastiveTerm)
-    relation: RelationTerm = field(default_factory=RelationTerm)
-    adversarial: AdversarialTerm = field(default_factory=AdversarialTerm)
-    reconstruction: ReconstructionTerm = field(default_factory=ReconstructionTerm)
+    """The objective's terms by name: ``[loss.<term>]`` holds a registered term's declared options.
+
+    Which terms exist, and their options, come from the loss registry (built-ins and
+    plug-ins, ``workbench.engine.registry.register_loss``), which needs torch. Building a
+    config does not: the tables read from a file are kept as given and resolved against
+    the registry on first use (``terms()``, ``cfg.loss.kd``, validation, training).
+    """
+
+    def __init__(self, given: dict[str, Any] | None = None):
+        self._given = given or {}
+        self._terms: dict[str, Any] | None = None
 
     def terms(self) -> dict[str, Any]:
-        """Every objective term's config by name, in a stable order."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """Every registered term's options by name, in registry (formula) order."""
+        if self._terms is None:
+            self._terms = _resolve_loss_terms(self._given)
+        return self._terms
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        terms = self.terms()
+        if name not in terms:
+            raise AttributeError(f"no loss term {name!r}; registered: {', '.join(terms)}")
+        return terms[name]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LossConfig) and config_to_dict(self) == config_to_dict(other)
+
+    def __repr__(self) -> str:
+        return f"LossConfig({self._terms if self._terms is not None else self._given!r})"
+
+
+def _resolve_loss_terms(given: dict[str, Any]) -> dict[str, Any]:
+    from workbench.engine.registry import loss_terms  # the registry is filled by engine.losses and plug-ins
+
+    registered = loss_terms()
+    for name in given:
+        if name not in registered:
+            raise ConfigError(f"Unknown loss term 'loss.{name}'.{_suggest(name, list(registered))} A term from a "
+                              "plug-in needs its file listed in `plugins`.", f"loss.{name}")
+    return {name: _build(cls.Options, given.get(name, {}), f"loss.{name}") for name, cls in registered.items()}
 
 
 @dataclass
@@ -228,6 +199,8 @@ class ExperimentConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    plugins: list = option([], "Python files that register extra encoders and loss terms "
+                               "(paths relative to this config file).")
 
     def validate(self) -> list[ConfigIssue]:
         """Every problem with the config; empty when it can run."""
@@ -256,6 +229,8 @@ def config_to_dict(cfg: Any) -> Any:
     """Plain nested dicts (TOML-able) of a config or any part of it."""
     if isinstance(cfg, EncoderConfig):
         return {"type": cfg.type, **cfg.params}
+    if isinstance(cfg, LossConfig):
+        return {name: config_to_dict(term) for name, term in cfg.terms().items()}
     if dataclasses.is_dataclass(cfg):
         return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     if isinstance(cfg, dict):
@@ -266,8 +241,20 @@ def config_to_dict(cfg: Any) -> Any:
 
 
 def config_from_dict(data: dict) -> ExperimentConfig:
-    """Build a config from nested dicts; unknown keys and wrong types raise :class:`ConfigError`."""
-    return _build(ExperimentConfig, data, "")
+    """Build a config from nested dicts; unknown keys and wrong types raise :class:`ConfigError`.
+
+    The config's plug-ins are imported first (relative paths from the working folder;
+    ``load_config`` makes them relative to the file), so that their loss terms and
+    encoders are known when the ``[loss]`` tables given are checked.
+    """
+    cfg = _build(ExperimentConfig, data, "")
+    if cfg.plugins:
+        from workbench.plugins import load_plugins
+
+        load_plugins(cfg.plugins)
+    if "loss" in data:
+        cfg.loss.terms()  # a misspelt term or option is reported now, with its key
+    return cfg
 
 
 def _suggest(key: str, known: list[str]) -> str:
@@ -297,6 +284,10 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         hint = hints[name]
         if name == "encoders":
             values[name] = _build_encoders(data[name], key)
+        elif hint is LossConfig:
+            if not isinstance(data[name], dict):
+                raise ConfigError(f"'{key}' must be a table with one sub-table per loss term.", key)
+            values[name] = LossConfig(dict(data[name]))
         elif dataclasses.is_dataclass(hint):
             values[name] = _build(hint, data[name], key)
         else:
@@ -373,25 +364,38 @@ def _looks_like_device(text: str) -> bool:
     return kind in ("cpu", "cuda", "mps", "xpu") and (not index or index.isdigit())
 
 
+def _entries(obj: Any) -> list[tuple[str, Any, Any]]:
+    """(name, value, metadata) of each key of a config section; the loss section's keys are its terms."""
+    if isinstance(obj, LossConfig):
+        return [(name, term, {}) for name, term in obj.terms().items()]
+    return [(f.name, getattr(obj, f.name), f.metadata) for f in dataclasses.fields(obj)]
+
+
 def _validate_fields(obj: Any, prefix: str, issues: list[ConfigIssue]) -> None:
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        key = _join(prefix, f.name)
-        if dataclasses.is_dataclass(value):
+    for name, value, meta in _entries(obj):
+        key = _join(prefix, name)
+        if dataclasses.is_dataclass(value) or isinstance(value, LossConfig):
             _validate_fields(value, key, issues)
             continue
-        meta = f.metadata
-        if meta.get("choices") and value not in meta["choices"]:
-            issues.append(ConfigIssue(key, f"'{value}' is not one of: {', '.join(meta['choices'])}."))
-        low, high = meta.get("low"), meta.get("high")
-        if isinstance(value, float) and not math.isfinite(value):
-            issues.append(ConfigIssue(key, f"must be a finite number, got {value}."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            if low is not None and (value <= low if meta.get("low_open") else value < low):
-                issues.append(ConfigIssue(key, f"must be {'greater than' if meta.get('low_open') else 'at least'} "
-                                               f"{_number(low)}, got {_number(value)}."))
-            if high is not None and value > high:
-                issues.append(ConfigIssue(key, f"must be at most {_number(high)}, got {_number(value)}."))
+        problem = option_problem(value, meta)
+        if problem:
+            issues.append(ConfigIssue(key, problem))
+
+
+def option_problem(value: Any, meta: Any) -> str | None:
+    """Why ``value`` breaks its ``option(...)`` metadata (choices, bounds), or None."""
+    if meta.get("choices") and value not in meta["choices"]:
+        return f"'{value}' is not one of: {', '.join(meta['choices'])}."
+    low, high = meta.get("low"), meta.get("high")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value}."
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if low is not None and (value <= low if meta.get("low_open") else value < low):
+            relation = "greater than" if meta.get("low_open") else "at least"
+            return f"must be {relation} {_number(low)}, got {_number(value)}."
+        if high is not None and value > high:
+            return f"must be at most {_number(high)}, got {_number(value)}."
+    return None
 
 
 def _validate_network(net: NetworkConfig, prefix: str, issues: list[ConfigIssue]) -> None:
@@ -484,6 +488,10 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    if isinstance(data.get("plugins"), list):
+        from workbench.plugins import resolve_plugin_paths
+
+        data["plugins"] = resolve_plugin_paths(data["plugins"], path.parent)
     cfg = config_from_dict(data)
     if cfg.data.root and not Path(cfg.data.root).expanduser().is_absolute():
         # A relative dataset path means "relative to the config file", as a user reading the file expects.
@@ -498,29 +506,28 @@ def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
 def config_to_toml(cfg: ExperimentConfig, comments: bool = True) -> str:
     """The config as TOML; with ``comments``, each key is preceded by its help text."""
     lines: list[str] = []
-    for section, value in ((f.name, getattr(cfg, f.name)) for f in dataclasses.fields(cfg)):
-        _emit_table(value, section, lines, comments)
+    if comments:
+        plugins_field = next(f for f in dataclasses.fields(cfg) if f.name == "plugins")
+        lines.append(f"# {_help_text(plugins_field.metadata)}")
+    lines += [f"plugins = {_toml_value(cfg.plugins)}", ""]  # top-level keys come before the first table
+    for section in SECTIONS:
+        _emit_table(getattr(cfg, section), section, lines, comments)
     return "\n".join(lines).strip() + "\n"
 
 
 def _emit_table(obj: Any, name: str, lines: list[str], comments: bool) -> None:
     lines.append(f"[{name}]")
     nested: list[tuple[str, Any]] = []
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
+    for key, value, meta in _entries(obj):
         if dataclasses.is_dataclass(value):
-            nested.append((f"{name}.{f.name}", value))
+            nested.append((f"{name}.{key}", value))
             continue
-        if f.name == "encoders":
+        if key == "encoders":
             nested.extend((f"{name}.encoders.{field_name}", enc) for field_name, enc in value.items())
             continue
-        if comments and f.metadata.get("help"):
-            help_text = f.metadata["help"]
-            if f.metadata.get("choices"):
-                help_text += f" One of: {', '.join(f.metadata['choices'])}."
-            help_text += _range_text(f.metadata)
-            lines.append(f"# {help_text}")
-        lines.append(f"{f.name} = {_toml_value(value)}")
+        if comments and meta.get("help"):
+            lines.append(f"# {_help_text(meta)}")
+        lines.append(f"{key} = {_toml_value(value)}")
     lines.append("")
     for sub_name, sub in nested:
         if isinstance(sub, EncoderConfig):
@@ -547,6 +554,10 @@ def _number(value: float) -> str:
     if isinstance(value, int) or (math.isfinite(value) and value.is_integer() and abs(value) < 1e16):
         return str(int(value))
     return f"{value:g}"
+
+
+def _help_text(meta: Any) -> str:
+    return meta["help"] + (f" One of: {', '.join(meta['choices'])}." if meta.get("choices") else "") + _range_text(meta)
 
 
 def _toml_value(value: Any) -> str:

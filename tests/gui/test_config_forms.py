@@ -35,7 +35,8 @@ def perturbed(config: ExperimentConfig) -> ExperimentConfig:
                 setattr(obj, f.name, f"{value}x")
 
     change(changed.data)
-    change(changed.loss)
+    for term in changed.loss.terms().values():
+        change(term)
     change(changed.train)
     changed.train.device = "cpu"
     for network in (changed.teacher, changed.student):

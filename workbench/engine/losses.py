@@ -11,6 +11,7 @@ matrices lose too much in float16/bfloat16.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workbench.config import MAX_WIDTH, option, option_problem
 from workbench.engine.models import NetworkOutput
 from workbench.engine.registry import LOSSES, register_loss
 from workbench.errors import ConfigError
+
+__all__ = ["LossTerm", "NetworkOutput", "ObjectiveContext", "option", "register_loss"]  # what a plug-in needs
 
 
 @dataclass
@@ -169,13 +173,25 @@ def _format(value: float) -> str:
 
 
 class LossTerm(nn.Module):
-    """A term of the objective: ``forward(student, teacher, batch)`` returns its raw (unweighted) value."""
+    """A term of the objective: ``forward(student, teacher, batch)`` returns its raw (unweighted) value.
+
+    Subclasses are registered with ``@register_loss(name)`` and declare their options as
+    annotated ``option(...)`` attributes (see ``registry.register_loss``); the options of
+    a config arrive as ``self.options`` and are checked against those declarations here.
+    """
 
     registry_name: str  # set by @register_loss
+    Options: type  # built by @register_loss from the declared options
+    title: str  # the heading of the term in the GUI (default: its name)
 
-    def __init__(self, cfg: Any, context: ObjectiveContext):
+    def __init__(self, options: Any, context: ObjectiveContext):
         super().__init__()
-        self.requires_teacher = self.needs_teacher(cfg)
+        for declared in dataclasses.fields(self.Options):
+            problem = option_problem(getattr(options, declared.name), declared.metadata)
+            if problem:
+                raise ConfigError(f"{self._key(declared.name)} {problem}", self._key(declared.name))
+        self.options = options
+        self.requires_teacher = self.needs_teacher(options)
         if self.requires_teacher and context.teacher_dim is None:
             raise ConfigError(
                 f"the '{self.registry_name}' loss term needs a teacher; "
@@ -184,102 +200,94 @@ class LossTerm(nn.Module):
             )
 
     @classmethod
-    def needs_teacher(cls, cfg: Any) -> bool:
+    def needs_teacher(cls, options: Any) -> bool:
         return True
 
     @classmethod
-    def symbol(cls, cfg: Any) -> str:
+    def symbol(cls, options: Any) -> str:
         """The term in the formula line, e.g. ``KD(T=4)``."""
-        raise NotImplementedError
+        return cls.registry_name
 
-    def _key(self, option: str) -> str:
-        return f"loss.{self.registry_name}.{option}"
-
-    def _require_positive(self, cfg: Any, option: str) -> float:
-        value = getattr(cfg, option)
-        if not value > 0:
-            raise ConfigError(f"{self._key(option)} must be above 0, got {value}", self._key(option))
-        return value
+    def _key(self, option_name: str) -> str:
+        return f"loss.{self.registry_name}.{option_name}"
 
 
 @register_loss("ce")
 class CrossEntropyTerm(LossTerm):
-    def __init__(self, cfg: Any, context: ObjectiveContext):
-        super().__init__(cfg, context)
-        self.label_smoothing = cfg.label_smoothing
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(
-                f"label_smoothing must be in [0, 1), got {self.label_smoothing}", self._key("label_smoothing")
-            )
+    title = "Cross-entropy (CE)"
+    weight: float = option(1.0, "Cross-entropy with the true labels.", low=0.0)
+    label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy targets.", low=0.0, high=0.99)
 
     @classmethod
-    def needs_teacher(cls, cfg: Any) -> bool:
+    def needs_teacher(cls, options: Any) -> bool:
         return False
 
     @classmethod
-    def symbol(cls, cfg: Any) -> str:
-        return f"CE(ls={_format(cfg.label_smoothing)})" if cfg.label_smoothing else "CE"
+    def symbol(cls, options: Any) -> str:
+        return f"CE(ls={_format(options.label_smoothing)})" if options.label_smoothing else "CE"
 
     def forward(self, student: NetworkOutput, teacher: NetworkOutput | None, batch: dict) -> torch.Tensor:
-        return F.cross_entropy(student.logits, batch["label"], label_smoothing=self.label_smoothing)
+        return F.cross_entropy(student.logits, batch["label"], label_smoothing=self.options.label_smoothing)
 
 
 @register_loss("kd")
 class SoftTargetTerm(LossTerm):
-    def __init__(self, cfg: Any, context: ObjectiveContext):
-        super().__init__(cfg, context)
-        self.temperature = self._require_positive(cfg, "temperature")
+    title = "Soft targets (KD)"
+    weight: float = option(1.0, "Hinton's soft-target loss: T^2 * KL(teacher/T || student/T).", low=0.0)
+    temperature: float = option(4.0, "Softmax temperature T.", low=0.0, low_open=True)
 
     @classmethod
-    def symbol(cls, cfg: Any) -> str:
-        return f"KD(T={_format(cfg.temperature)})"
+    def symbol(cls, options: Any) -> str:
+        return f"KD(T={_format(options.temperature)})"
 
     def forward(self, student: NetworkOutput, teacher: NetworkOutput, batch: dict) -> torch.Tensor:
-        return kd_loss(student.logits, teacher.logits.detach(), self.temperature)
+        return kd_loss(student.logits, teacher.logits.detach(), self.options.temperature)
 
 
 @register_loss("dkd")
 class DecoupledKDTerm(LossTerm):
-    def __init__(self, cfg: Any, context: ObjectiveContext):
-        super().__init__(cfg, context)
-        self.temperature = self._require_positive(cfg, "temperature")
-        self.alpha = cfg.alpha
-        self.beta = cfg.beta
+    title = "Decoupled KD (DKD)"
+    weight: float = option(0.0, "Decoupled KD (Zhao et al. 2022): target and non-target class parts.", low=0.0)
+    alpha: float = option(1.0, "Weight of the target-class part (TCKD).", low=0.0)
+    beta: float = option(8.0, "Weight of the non-target-class part (NCKD).", low=0.0)
+    temperature: float = option(4.0, "Softmax temperature T.", low=0.0, low_open=True)
+
+    def __init__(self, options: Any, context: ObjectiveContext):
+        super().__init__(options, context)
         if context.num_classes < 2:
             raise ConfigError("dkd needs at least 2 classes", self._key("weight"))
 
     @classmethod
-    def symbol(cls, cfg: Any) -> str:
-        return f"DKD(α={_format(cfg.alpha)}, β={_format(cfg.beta)}, T={_format(cfg.temperature)})"
+    def symbol(cls, options: Any) -> str:
+        return f"DKD(α={_format(options.alpha)}, β={_format(options.beta)}, T={_format(options.temperature)})"
 
     def forward(self, student: NetworkOutput, teacher: NetworkOutput, batch: dict) -> torch.Tensor:
-        tckd, nckd = dkd_parts(student.logits, teacher.logits.detach(), batch["label"], self.temperature)
-        return self.alpha * tckd + self.beta * nckd
+        tckd, nckd = dkd_parts(student.logits, teacher.logits.detach(), batch["label"], self.options.temperature)
+        return self.options.alpha * tckd + self.options.beta * nckd
 
 
 @register_loss("feature")
 class HintTerm(LossTerm):
     """FitNets hint: a learned linear regressor maps the student embedding onto the teacher's."""
 
-    DISTANCES = ("cosine", "mse")
+    title = "Feature hint (FitNets)"
+    weight: float = option(0.0, "FitNets hint: a learned projector maps the student embedding to the teacher's.",
+                           low=0.0)
+    distance: str = option("cosine", "Distance between projected student and teacher embeddings.",
+                           choices=("mse", "cosine"))
 
-    def __init__(self, cfg: Any, context: ObjectiveContext):
-        super().__init__(cfg, context)
-        if cfg.distance not in self.DISTANCES:
-            choices = ", ".join(self.DISTANCES)
-            message = f"distance must be one of {choices}, got {cfg.distance!r}"
-            raise ConfigError(message, self._key("distance"))
-        self.distance = cfg.distance
+    def __init__(self, options: Any, context: ObjectiveContext):
+        super().__init__(options, context)
         self.projector = nn.Linear(context.student_dim, context.teacher_dim)
 
     @classmethod
-    def symbol(cls, cfg: Any) -> str:
-        return f"Feature({'cos' if cfg.distance == 'cosine' else cfg.distance})"
+    def symbol(cls, options: Any) -> str:
+        return f"Feature({'cos' if options.distance == 'cosine' else options.distance})"
 
     def forward(self, student: NetworkOutput, teacher: NetworkOutput, batch: dict) -> torch.Tensor:
         hint = self.projector(student.embedding)
         target = teacher.embedding.detach()
-        if self.distance == "mse":
+        if self.options.distance == "mse":
             return F.mse_loss(hint, target)
         return (1 - F.cosine_similarity(hint, target, dim=1)).mean()
 
@@ -288,42 +296,46 @@ class HintTerm(LossTerm):
 class ContrastiveTerm(LossTerm):
     """CLIP-style InfoNCE between learned projections of the student and (detached) teacher embeddings."""
 
-    def __init__(self, cfg: Any, context: ObjectiveContext):
-        super().__init__(cfg, context)
-        self.temperature = self._require_positive(cfg, "temperature")
-        dim = int(self._require_positive(cfg, "dim"))
-        self.student_head = nn.Linear(context.student_dim, dim)
-        self.teacher_head = nn.Linear(context.teacher_dim, dim)
+    title = "Contrastive (InfoNCE)"
+    weight: float = option(0.0, "Symmetric InfoNCE aligning student and teacher embeddings of the same sample.",
+                           low=0.0)
+    temperature: float = option(0.07, "Temperature of the similarity logits.", low=0.0, low_open=True)
+    dim: int = option(128, "Size of the shared projection space.", low=1, high=MAX_WIDTH)
+
+    def __init__(self, options: Any, context: ObjectiveContext):
+        super().__init__(options, context)
+        self.student_head = nn.Linear(context.student_dim, options.dim)
+        self.teacher_head = nn.Linear(context.teacher_dim, options.dim)
 
     @classmethod
-    def symbol(cls, cfg: Any) -> str:
-        return f"InfoNCE(τ={_format(cfg.temperature)})"
+    def symbol(cls, options: Any) -> str:
+        return f"InfoNCE(τ={_format(options.temperature)})"
 
     def forward(self, student: NetworkOutput, teacher: NetworkOutput, batch: dict) -> torch.Tensor:
         projected_student = self.student_head(student.embedding)
         projected_teacher = self.teacher_head(teacher.embedding.detach())
-        return info_nce(projected_student, projected_teacher, self.temperature)
+        return info_nce(projected_student, projected_teacher, self.options.temperature)
 
 
 @register_loss("relation")
 class RelationalTerm(LossTerm):
     """RKD: distance_weight * distance term + angle_weight * angle term, on the embeddings."""
 
-    def __init__(self, cfg: Any, context: ObjectiveContext):
-        super().__init__(cfg, context)
-        self.distance_weight = cfg.distance_weight
-        self.angle_weight = cfg.angle_weight
+    title = "Relational (RKD)"
+    weight: float = option(0.0, "Relational KD: match pairwise distances and triplet angles of embeddings.", low=0.0)
+    distance_weight: float = option(25.0, "Weight of the RKD distance part.", low=0.0)
+    angle_weight: float = option(50.0, "Weight of the RKD angle part.", low=0.0)
 
     @classmethod
-    def symbol(cls, cfg: Any) -> str:
-        return f"RKD(d={_format(cfg.distance_weight)}, a={_format(cfg.angle_weight)})"
+    def symbol(cls, options: Any) -> str:
+        return f"RKD(d={_format(options.distance_weight)}, a={_format(options.angle_weight)})"
 
     def forward(self, student: NetworkOutput, teacher: NetworkOutput, batch: dict) -> torch.Tensor:
         value = student.embedding.new_zeros(())
-        if self.distance_weight:
-            value = value + self.distance_weight * rkd_distance_loss(student.embedding, teacher.embedding)
-        if self.angle_weight:
-            value = value + self.angle_weight * rkd_angle_loss(student.embedding, teacher.embedding)
+        if self.options.distance_weight:
+            value = value + self.options.distance_weight * rkd_distance_loss(student.embedding, teacher.embedding)
+        if self.options.angle_weight:
+            value = value + self.options.angle_weight * rkd_angle_loss(student.embedding, teacher.embedding)
         return value
 
 
@@ -336,16 +348,20 @@ class AdversarialTerm(LossTerm):
     projector) to make them inseparable.
     """
 
-    def __init__(self, cfg: Any, context: ObjectiveContext):
-        super().__init__(cfg, context)
-        hidden = int(self._require_positive(cfg, "hidden"))
+    title = "Adversarial alignment"
+    weight: float = option(0.0, "A discriminator tells teacher from student embeddings; the student learns to fool it.",
+                           low=0.0)
+    hidden: int = option(128, "Hidden width of the modality discriminator.", low=1, high=MAX_WIDTH)
+
+    def __init__(self, options: Any, context: ObjectiveContext):
+        super().__init__(options, context)
         self.projector = nn.Linear(context.student_dim, context.teacher_dim)
         self.discriminator = nn.Sequential(
-            nn.Linear(context.teacher_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1)
+            nn.Linear(context.teacher_dim, options.hidden), nn.LeakyReLU(0.2), nn.Linear(options.hidden, 1)
         )
 
     @classmethod
-    def symbol(cls, cfg: Any) -> str:
+    def symbol(cls, options: Any) -> str:
         return "Adv"
 
     def forward(self, student: NetworkOutput, teacher: NetworkOutput, batch: dict) -> torch.Tensor:
@@ -391,17 +407,15 @@ class ImageDecoder(nn.Module):
 class ReconstructionTerm(LossTerm):
     """MSE of a decoder from the student embedding to the teacher embedding or to the student's own image."""
 
-    TARGETS = ("teacher_embedding", "input_image")
+    title = "Reconstruction"
+    weight: float = option(0.0, "A decoder rebuilds the target from the student embedding (MSE).", low=0.0)
+    target: str = option("teacher_embedding", "What the decoder reconstructs.",
+                         choices=("teacher_embedding", "input_image"))
+    field: str = option("image", "Student image field reconstructed when target = input_image.")
 
-    def __init__(self, cfg: Any, context: ObjectiveContext):
-        if cfg.target not in self.TARGETS:
-            choices = ", ".join(self.TARGETS)
-            message = f"target must be one of {choices}, got {cfg.target!r}"
-            raise ConfigError(message, "loss.reconstruction.target")
-        super().__init__(cfg, context)
-        self.target = cfg.target
-        self.field = cfg.field
-        if self.target == "teacher_embedding":
+    def __init__(self, options: Any, context: ObjectiveContext):
+        super().__init__(options, context)
+        if options.target == "teacher_embedding":
             hidden = max(context.student_dim, context.teacher_dim)
             self.decoder: nn.Module = nn.Sequential(
                 nn.Linear(context.student_dim, hidden),
@@ -410,7 +424,7 @@ class ReconstructionTerm(LossTerm):
             )
         elif context.image_shape is None:
             raise ConfigError(
-                f"reconstructing the input image needs an image field {cfg.field!r} "
+                f"reconstructing the input image needs an image field {options.field!r} "
                 "among the student's fields",
                 "loss.reconstruction.field",
             )
@@ -418,18 +432,18 @@ class ReconstructionTerm(LossTerm):
             self.decoder = ImageDecoder(context.student_dim, context.image_shape)
 
     @classmethod
-    def needs_teacher(cls, cfg: Any) -> bool:
-        return cfg.target == "teacher_embedding"
+    def needs_teacher(cls, options: Any) -> bool:
+        return options.target == "teacher_embedding"
 
     @classmethod
-    def symbol(cls, cfg: Any) -> str:
-        return "Recon(teacher emb)" if cfg.target == "teacher_embedding" else f"Recon({cfg.field})"
+    def symbol(cls, options: Any) -> str:
+        return "Recon(teacher emb)" if options.target == "teacher_embedding" else f"Recon({options.field})"
 
     def forward(self, student: NetworkOutput, teacher: NetworkOutput | None, batch: dict) -> torch.Tensor:
-        if self.target == "teacher_embedding":
+        if self.options.target == "teacher_embedding":
             target = teacher.embedding.detach()
         else:
-            target = batch[self.field].float()
+            target = batch[self.options.field].float()
         return F.mse_loss(self.decoder(student.embedding), target)
 
 

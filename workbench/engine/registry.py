@@ -5,16 +5,26 @@ an encoder's ``__init__`` takes the field's input spec dict as its first positio
 argument ``spec``, then only keyword parameters with defaults. Those keywords *are*
 the config params, so adding an encoder needs no change in the config code.
 
-The built-in classes live in ``models.py`` and ``losses.py``; the query functions here
-import them on first use, so ``registry`` itself stays free of import cycles.
+A loss term declares its own options instead: annotated class attributes made with
+``workbench.config.option`` (default, help, choices, bounds). ``@register_loss`` gathers
+them into the term's ``Options`` dataclass, which is the ``[loss.<term>]`` table of a
+config; validation, the commented TOML, the GUI's loss panel and the objective line all
+read it, so a term (built-in or plug-in) is one class and nothing else.
+
+The built-in classes live in ``models.py`` and ``losses.py``; plug-ins (``plugins.py``)
+register more with the same decorators. The query functions here import the built-ins
+(and the installed ``workbench.plugins`` entry points) on first use, so ``registry``
+itself stays free of import cycles and of torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 from typing import Any, Callable, TypeVar
 
+from workbench.config import option
 from workbench.errors import ConfigError
 
 MODALITIES = ("image", "text", "audio", "array")
@@ -30,8 +40,12 @@ ClassT = TypeVar("ClassT", bound=type)
 
 def _register(table: dict[str, type], kind: str, name: str) -> Callable[[ClassT], ClassT]:
     def decorator(cls: ClassT) -> ClassT:
-        if name in table and table[name] is not cls:
-            raise ValueError(f"{kind} {name!r} is already registered by {table[name].__qualname__}")
+        previous = table.get(name)
+        # The same class defined again (a plug-in file loaded anew after an edit) replaces itself.
+        redefined = previous is not None and (previous.__module__, previous.__qualname__) == (
+            cls.__module__, cls.__qualname__)
+        if previous is not None and previous is not cls and not redefined:
+            raise ValueError(f"{kind} {name!r} is already registered by {previous.__module__}.{previous.__qualname__}")
         cls.registry_name = name
         table[name] = cls
         return cls
@@ -57,14 +71,78 @@ def register_fusion(name: str) -> Callable[[ClassT], ClassT]:
 
 
 def register_loss(name: str) -> Callable[[ClassT], ClassT]:
-    """Register a loss term, built as ``cls(term_cfg, context)``; registration order is formula order."""
-    return _register(LOSSES, "loss", name)
+    """Register a loss term, built as ``cls(options, context)``; registration order is formula order.
+
+    The class declares its options as annotated attributes made with ``option(...)``
+    (``temperature: float = option(4.0, "Softmax temperature T.", low=0, low_open=True)``);
+    they become ``cls.Options``, a dataclass. A class that declares no ``weight`` gets one
+    that defaults to 0 (off), with the first line of its docstring as the help text.
+    ``cls.title`` (default: ``name``) heads the term in the GUI.
+    """
+
+    def decorator(cls: ClassT) -> ClassT:
+        cls.Options = _declared_options(cls, name)
+        cls.title = cls.__dict__.get("title", name)
+        return _register(LOSSES, "loss", name)(cls)
+
+    return decorator
+
+
+_ANNOTATION_TYPES = {"float": float, "int": int, "str": str, "bool": bool, "list": list, "dict": dict}
+
+
+def _declared_options(cls: type, name: str) -> type:
+    """The ``Options`` dataclass of a loss term class from its ``option(...)`` attributes (removed from the class)."""
+    annotations = cls.__dict__.get("__annotations__", {})
+    declared: list[tuple[str, Any, dataclasses.Field]] = []
+    for attribute, value in list(cls.__dict__.items()):
+        if not isinstance(value, dataclasses.Field):
+            continue
+        if attribute not in annotations:
+            raise TypeError(f"loss term {name!r}: option {attribute!r} needs a type, e.g. `{attribute}: float = option(...)`")
+        hint = annotations[attribute]
+        declared.append((attribute, _ANNOTATION_TYPES.get(hint, hint) if isinstance(hint, str) else hint, value))
+        delattr(cls, attribute)  # an nn.Module attribute of that name would shadow the options
+    if not any(attribute == "weight" for attribute, _, _ in declared):
+        summary = (inspect.getdoc(cls) or name).strip().splitlines()[0]
+        declared.insert(0, ("weight", float, option(0.0, summary, low=0.0)))
+    for attribute, hint, spec in declared:
+        if isinstance(spec.default, (list, dict)):
+            raise TypeError(f"loss term {name!r}: option {attribute!r} must be a number, a string or true/false")
+    options = dataclasses.make_dataclass(f"{cls.__name__}Options", declared)
+    options.__module__ = cls.__module__
+    options.__qualname__ = f"{cls.__qualname__}.Options"
+    return options
+
+
+_loaded = False
 
 
 def load_builtins() -> None:
-    """Import the modules that register the built-in encoders, fusions and losses."""
+    """Import the modules that register the built-in encoders, fusions and losses, and installed plug-ins."""
+    global _loaded
     for module in _BUILTIN_MODULES:
         importlib.import_module(module)
+    if not _loaded:
+        _loaded = True
+        from workbench.plugins import load_entry_point_plugins
+
+        load_entry_point_plugins()
+
+
+def loss_class(name: str, key: str = "") -> type:
+    load_builtins()
+    if name not in LOSSES:
+        known = ", ".join(LOSSES)
+        raise ConfigError(f"unknown loss term {name!r}; choose one of: {known} "
+                          "(a term from a plug-in needs its file in `plugins`)", key or f"loss.{name}")
+    return LOSSES[name]
+
+
+def loss_terms() -> dict[str, type]:
+    """Every registered loss term class by name, built-ins first, in registration order."""
+    load_builtins()
+    return dict(LOSSES)
 
 
 def encoder_class(name: str, key: str = "") -> type:

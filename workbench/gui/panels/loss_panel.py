@@ -10,18 +10,9 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QScrollArea, QVBox
 
 from workbench.config import ExperimentConfig
 from workbench.engine.losses import describe_objective
+from workbench.engine.registry import loss_class
 from workbench.gui.forms import DataclassForm
 
-TERM_TITLES = {
-    "ce": "Cross-entropy (CE)",
-    "kd": "Soft targets (KD)",
-    "dkd": "Decoupled KD (DKD)",
-    "feature": "Feature hint (FitNets)",
-    "contrastive": "Contrastive (InfoNCE)",
-    "relation": "Relational (RKD)",
-    "adversarial": "Adversarial alignment",
-    "reconstruction": "Reconstruction",
-}
 DEFAULT_ON_WEIGHT = 1.0
 
 
@@ -31,7 +22,7 @@ class TermEditor(QGroupBox):
     edited = Signal(str)
 
     def __init__(self, name: str, term, parent: QWidget | None = None):
-        super().__init__(TERM_TITLES.get(name, name), parent)
+        super().__init__(loss_class(name).title, parent)  # the term's own declaration
         self.name = name
         self.term = term
         self._last_weight = term.weight or DEFAULT_ON_WEIGHT
@@ -102,19 +93,15 @@ class LossPanel(QWidget):
                       "hover over a term or an option for what it does.", self)
         hint.setWordWrap(True)
         self.term_editors: dict[str, TermEditor] = {}
-        grid = QGridLayout()
-        for i, (name, term) in enumerate(config.loss.terms().items()):
-            editor = TermEditor(name, term, self)
-            editor.edited.connect(self._on_term_edited)
-            grid.addWidget(editor, i // self.COLUMNS, i % self.COLUMNS)
-            self.term_editors[name] = editor
+        self.grid = QGridLayout()
         for column in range(self.COLUMNS):
-            grid.setColumnStretch(column, 1)
+            self.grid.setColumnStretch(column, 1)
+        self._add_term_editors()
         inner = QWidget(self)
         layout = QVBoxLayout(inner)
         layout.addWidget(self.formula_label)
         layout.addWidget(hint)
-        layout.addLayout(grid)
+        layout.addLayout(self.grid)
         layout.addStretch(1)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
@@ -122,10 +109,26 @@ class LossPanel(QWidget):
         QVBoxLayout(self).addWidget(scroll)
         self._show_formula()
 
+    def _add_term_editors(self) -> None:
+        """One editor per registered term (built-ins, then plug-ins), two to a row."""
+        for i, (name, term) in enumerate(self.config.loss.terms().items()):
+            editor = TermEditor(name, term, self)
+            editor.edited.connect(self._on_term_edited)
+            self.grid.addWidget(editor, i // self.COLUMNS, i % self.COLUMNS)
+            self.term_editors[name] = editor
+
     def set_config(self, config: ExperimentConfig) -> None:
         self.config = config
-        for name, term in config.loss.terms().items():
-            self.term_editors[name].set_term(term)
+        if list(config.loss.terms()) != list(self.term_editors):  # a plug-in added (or a config dropped) terms
+            for editor in self.term_editors.values():
+                self.grid.removeWidget(editor)
+                editor.hide()  # deleteLater waits for the event loop; until then it must not show
+                editor.deleteLater()
+            self.term_editors = {}
+            self._add_term_editors()
+        else:
+            for name, term in config.loss.terms().items():
+                self.term_editors[name].set_term(term)
         self._show_formula()
 
     @Slot(str)

@@ -1,0 +1,36 @@
+"""A config with plug-ins opened in the app: the plug-in's loss term gets its editor and formula symbol,
+the plug-in's encoder is offered for image fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench.config import config_to_toml
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
+
+def test_opening_a_config_with_plugins_shows_their_term_and_encoder(isolated_registry, make_window,
+                                                                    make_tiny_config, tmp_path):
+    window = make_window(make_tiny_config())
+    assert "similarity" not in window.loss_panel.term_editors
+    text = config_to_toml(make_tiny_config()).replace(
+        "plugins = []", f'plugins = ["{EXAMPLES / "similarity_loss.py"}", "{EXAMPLES / "mobile_encoder.py"}"]')
+    path = tmp_path / "with_plugins.toml"
+    path.write_text(text + "\n[loss.similarity]\nweight = 0.5\n", encoding="utf-8")
+
+    window.open_config(path)
+
+    editor = window.loss_panel.term_editors["similarity"]
+    assert editor.title() == "Similarity preserving (SP)" and editor.isChecked()
+    assert window.loss_panel.formula_label.text() == "L = 1.0·CE + 1.0·KD(T=4) + 0.5·SP(embedding)"
+    editor.form.editor("source").widget.setCurrentText("logits")
+    assert window.config.loss.similarity.source == "logits"
+    assert window.loss_panel.formula_label.text().endswith("0.5·SP(logits)")
+    scale = editor.form.editor("scale").widget
+    assert "Allowed: > 0 and <= 10000." in scale.toolTip()
+
+    combo = window.model_panel.student_editor.encoder_editors["image"].type_combo
+    assert "mobile_cnn" in [combo.itemText(i) for i in range(combo.count())]
+    combo.setCurrentText("mobile_cnn")
+    assert window.config.student.encoders["image"].params == {"width": 16, "depth": 3}
