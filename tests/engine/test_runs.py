@@ -40,29 +40,17 @@ def test_a_damaged_line_in_the_middle_costs_only_that_line(tmp_path):
     assert [e["event"] for e in RunRecord.open(run_dir).events()] == ["a", "b"]
 
 
-def test_a_long_metrics_file_loads_fast(tmp_path):
-    """100k events: well under a second on an idle 2-core machine (about 0.8 s measured); here, where other
-    jobs may share the CPU, faster than the plain one-json.loads-per-line approach and under a loose bound."""
+def test_a_long_metrics_file_loads_every_event_as_a_line_by_line_parse_would(tmp_path):
+    """The batched parse in ``events()`` returns exactly what one ``json.loads`` per line gives; its speed
+    (the reason for batching) is measured side by side in benchmarks/metrics_load.py, not asserted here."""
     run_dir = make_run(tmp_path)
-    line = json.dumps({"event": "train_batch", "stage": "student", "epoch": 3, "batch": 17, "batches": 400,
-                       "step": 817, "samples": 32, "lr": 0.001, "seconds": 0.0123,
-                       "losses": {"ce": {"raw": 1.2345678, "weighted": 1.2345678},
-                                  "kd": {"raw": 0.3456789, "weighted": 0.3456789}, "total": 1.5802467},
-                       "train_accuracy": {"student": 0.59375, "baseline": 0.5625}, "baseline_loss": 1.3456789})
-    (run_dir / "metrics.jsonl").write_text((line + "\n") * 100_000, encoding="utf-8")
-    record = RunRecord.open(run_dir)
+    lines = [json.dumps({"event": "train_batch", "stage": "student", "epoch": 1 + i // 400, "batch": 1 + i % 400,
+                         "step": i + 1, "lr": 0.001, "losses": {"ce": {"raw": 1.0 / (i + 1), "weighted": 0.5},
+                                                                "total": 0.5}, "note": "标签 ✓"}, ensure_ascii=False)
+             for i in range(5_000)]
+    (run_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    def best_of(attempts: int, load) -> float:
-        times = []
-        for _ in range(attempts):
-            started = time.perf_counter()
-            assert len(load()) == 100_000
-            times.append(time.perf_counter() - started)
-        return min(times)
-
-    elapsed = best_of(2, record.events)
-    naive = best_of(1, lambda: [json.loads(line) for line in (run_dir / "metrics.jsonl").read_bytes().splitlines()])
-    assert elapsed < naive and elapsed < 3.0, f"{elapsed:.2f} s (one parse per line: {naive:.2f} s)"
+    assert RunRecord.open(run_dir).events() == [json.loads(line) for line in lines]
 
 
 def test_a_killed_run_reads_as_stopped_once_its_log_is_quiet(tmp_path):
