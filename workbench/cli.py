@@ -60,6 +60,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="runs folder (overrides train.runs_dir)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or killed run")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--seeds", type=int, metavar="N",
+                       help="run the config with seeds 0..N-1 into one study folder, with mean, std and 95%% "
+                            "interval of every accuracy and of the gain (study.json)")
+
+    study = commands.add_parser("study", help="sweep config keys (grid, random or TPE) over several seeds, with "
+                                              "Optuna (the [study] extra); join or resume a sweep")
+    study.add_argument("spec", nargs="?", help="study spec (TOML): base config, seeds, [grid] and/or [random]")
+    study.add_argument("--join", metavar="STORAGE",
+                       help="run pending trials of a running study: its storage URL or study folder")
+    study.add_argument("--resume", metavar="STUDY",
+                       help="continue an interrupted study (folder or storage URL): finished trials are kept, "
+                            "interrupted ones continue their run folders")
+    study.add_argument("--name", help="which study, when the storage holds several")
+    study.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a value of the base config (repeatable)")
+    study.add_argument("--out", help="runs folder of a new study; with --join, this process's run folders")
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
 
     export = commands.add_parser("export", help="export a run's student (or teacher) to ONNX or TorchScript")
     export.add_argument("run_dir", help="run folder")
@@ -76,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in (None, "app"):
             return _open_app(getattr(args, "config", None))
         handler = {"sample": _cmd_sample, "check": _cmd_check, "config": _cmd_config, "train": _cmd_train,
-                   "export": _cmd_export}[args.command]
+                   "study": _cmd_study, "export": _cmd_export}[args.command]
         return handler(args)
     except WorkbenchError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -168,7 +185,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from workbench.engine.cli_train import train_from_cli
 
     return train_from_cli(config_path=args.config, overrides=args.overrides, runs_dir=args.out,
-                          resume=args.resume, quiet=args.quiet)
+                          resume=args.resume, quiet=args.quiet, seeds=args.seeds)
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from workbench.engine.cli_study import study_from_cli
+
+    return study_from_cli(args.spec, args.join, args.resume, args.name, args.overrides, args.out, args.quiet)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

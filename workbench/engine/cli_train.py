@@ -131,18 +131,20 @@ class _StopOnInterrupt:
 
 
 def train_from_cli(config_path: str | None, overrides: list[str], runs_dir: str | None, resume: str | None,
-                   quiet: bool) -> int:
+                   quiet: bool, seeds: int | None = None) -> int:
     """Train (or resume) from the command line; returns the exit status (0 finished, 130 stopped)."""
     from workbench.config import load_config
     from workbench.engine.trainer import Trainer
 
     if resume:
-        if config_path or overrides or runs_dir:
+        if config_path or overrides or runs_dir or seeds:
             raise WorkbenchError("--resume continues a run with its own config and folder; "
-                                 "drop CONFIG, --set and --out.")
+                                 "drop CONFIG, --set, --out and --seeds.")
     elif not config_path:
         raise WorkbenchError("Give a config file (make one with `workbench config --data DIR > exp.toml`) "
                              "or --resume RUN_DIR.")
+    if seeds is not None:
+        return _train_seeds(load_config(config_path, overrides), seeds, runs_dir, quiet)
     # Under torchrun every process joins the group here; torchrun forwards a Ctrl-C to each once.
     with distributed.process_group() as context:
         progress = ProgressPrinter(sys.stderr, quiet)  # called on rank 0 only, as every callback
@@ -161,4 +163,49 @@ def train_from_cli(config_path: str | None, overrides: list[str], runs_dir: str 
         if stopped:
             command = "the same torchrun command with -m workbench train" if context.enabled else "workbench train"
             print(f"Stopped. Continue with: {command} --resume {trainer.run_dir}", file=sys.stderr)
+    return EXIT_STOPPED if stopped else 0
+
+
+class _CurrentTrainer:
+    """Stands for whichever trainer of a study is running, for the Ctrl-C handler."""
+
+    trainer: Any = None
+
+    def request_stop(self) -> None:
+        if self.trainer is not None:
+            self.trainer.request_stop()
+
+
+def _train_seeds(cfg: Any, seeds: int, runs_dir: str | None, quiet: bool) -> int:
+    """``workbench train CONFIG --seeds N``: seeds 0..N-1 in one study folder, then the study's table."""
+    from workbench.engine.study import run_seeds, study_table
+    from workbench.engine.trainer import Trainer
+
+    if distributed.current().enabled:
+        raise WorkbenchError("--seeds runs its seeds one after the other in one process; under torchrun, start "
+                             "one torchrun per seed (--set train.seed=K) instead.")
+    current = _CurrentTrainer()
+    progress = ProgressPrinter(sys.stderr, quiet)
+
+    def make_trainer(config: Any, study_dir: Path) -> Any:
+        current.trainer = Trainer(config, callbacks=[progress], runs_dir=study_dir)
+        return current.trainer
+
+    def on_update(study_dir: Path, study: dict[str, Any]) -> None:
+        trial = next(trial for trial in reversed(study["trials"]) if trial["state"] not in ("waiting", "running"))
+        if not quiet:
+            print(f"seed {trial['seed']}: {trial['state']}" + (f", gain {trial['gain']:+.3f}" if trial.get("gain")
+                                                                is not None else ""), file=sys.stderr, flush=True)
+
+    try:
+        with _StopOnInterrupt(current, sys.stderr):
+            study_dir, study = run_seeds(cfg, seeds, runs_dir, make_trainer, on_update)
+    finally:
+        progress.close()
+    print(study_table(study))
+    print(f"study folder: {study_dir}")
+    stopped = any(trial["state"] == "stopped" for trial in study["trials"])
+    if stopped:
+        print("Stopped: the study ended at the stopped seed (resume its run with workbench train --resume RUN_DIR).",
+              file=sys.stderr)
     return EXIT_STOPPED if stopped else 0
