@@ -52,3 +52,14 @@ def test_older_run_folders_give_the_same_answer_and_the_table_names_both():
     lines = result_lines(result)
     assert "best" in lines[0] and "last" in lines[0]
     assert lines[3] == "distillation gain (student minus baseline val accuracy): best +0.010, last -0.020"
+
+
+def test_the_live_header_rebuilds_the_same_result_from_the_events(finished_run):
+    """During a run the app has only the events: rebuilt from them, best and last match summary.json's."""
+    from workbench.engine.result import summary_from_events
+
+    trainer, _, summary = finished_run
+    record = RunRecord.open(trainer.run_dir)
+    live = run_result(summary_from_events(record.events(), "val_accuracy"))
+    final = run_result(record.summary)
+    assert live.nets == final.nets and live.gain == final.gain

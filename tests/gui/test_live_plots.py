@@ -74,9 +74,14 @@ def test_slots_only_append_and_the_timer_redraws_everything(qtbot):
     raw = plots.history.series["loss:student/ce"].y
     assert smoothed[0] == pytest.approx(raw[0]) and not np.allclose(smoothed, raw)
     assert plots._curves["loss:student/ce"].raw.yData.size == 5000  # the faint raw curve behind
+    # The star and the header show the best checkpoint (engine/result.py): the first epoch with the best
+    # val accuracy, epoch 2 here; the loss curve's star marks the same epoch, not its own minimum.
     best = plots._curves["accuracy:student val"].best
-    assert best.yData[0] == pytest.approx(0.7)
-    assert "★ best val accuracy: student 0.700" in plots.best_label.text()
+    assert (best.xData[0], best.yData[0]) == (20, pytest.approx(0.7))
+    assert plots._curves["val_loss:student val"].best.xData[0] == 20
+    assert "student 0.700 (epoch 2)" in plots.result_label.text()
+    assert "Last epoch (500)</b> val accuracy: student 0.700" in plots.result_label.text()
+    assert plots._curves["gain:distillation gain"].best is None if "gain:distillation gain" in plots._curves else True
 
 
 def test_display_options_redraw_without_losing_points(qtbot):
@@ -98,3 +103,38 @@ def test_display_options_redraw_without_losing_points(qtbot):
     assert weighted.yData == pytest.approx(plots.history.series["weighted:teacher/ce"].y)
     assert plots.plots["loss"].ctrl.logYCheck.isChecked()
     assert "at epoch" in plots._describe_at("loss", 1.0)
+
+
+def test_legends_sit_outside_the_data_and_the_readout_only_reads_data(qtbot):
+    from PySide6.QtCore import QPointF
+
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.resize(1280, 600)
+    plots.show()
+    for step in range(1, 31):
+        plots.add_event(batch("teacher", step))
+    plots.add_event(validation("teacher", 3))
+    plots.redraw()
+    qtbot.wait(50)  # the layout places the legends
+    for key, plot in plots.plots.items():
+        legend = plots.legends[key].sceneBoundingRect()
+        assert not legend.intersects(plot.vb.sceneBoundingRect()), key
+    assert len(plots.legends["loss"].items) >= 2
+
+    view = plots.plots["loss"].vb
+    inside = view.mapViewToScene(QPointF(15, 0.5))
+    plots._on_scene_mouse_moved((inside,))
+    assert plots.readout.text().startswith("Loss terms") and plots.cursors["loss"].isVisible()
+    beyond = view.mapViewToScene(QPointF(200, 0.5))  # right of the last point, still in the view box
+    if view.sceneBoundingRect().contains(beyond):
+        plots._on_scene_mouse_moved((beyond,))
+        assert plots.readout.text().startswith("Hover") and not plots.cursors["loss"].isVisible()
+    plots._on_scene_mouse_moved((inside,))
+    plots.reset("another run")  # a new run: the read-out of the old one goes
+    assert plots.readout.text().startswith("Hover") and not plots.cursors["loss"].isVisible()
+
+    width = plots.width()
+    plots.readout.setText("x" * 2000)
+    plots.result_label.setText("y" * 2000)
+    assert plots.minimumSizeHint().width() < width  # long text never widens the window

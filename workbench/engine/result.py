@@ -16,8 +16,9 @@ selection, never a mix of the two.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from workbench.engine.stats import describe_gain
 
@@ -26,6 +27,37 @@ SELECTIONS = ("best", "last")
 METRICS = ("val_accuracy", "val_macro_f1", "val_loss", "val_miou")
 METRIC_LABELS = {"val_accuracy": "val accuracy", "val_macro_f1": "val macro-F1", "val_loss": "val loss",
                  "val_miou": "val mIoU"}
+
+HIGHER_IS_BETTER = {"val_accuracy": True, "val_macro_f1": True, "val_loss": False, "val_miou": True}
+
+
+def improves(best: float | None, value: float, metric: str) -> bool:
+    """Whether ``value`` makes a new best checkpoint: strictly better (the first epoch wins a tie); NaN never."""
+    if best is None or math.isnan(best):
+        return not math.isnan(value)
+    return value > best if HIGHER_IS_BETTER[metric] else value < best
+
+
+def summary_from_events(events: Iterable[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """The per-network summary entries (as the trainer writes them) rebuilt from validation events.
+
+    What the Live header reads during a run, before summary.json has them: the same entries, so
+    :func:`run_result` gives the same best and last as the finished run's summary. A teacher is
+    taken from its own stage's validations only (the student stage does not log it).
+    """
+    entries: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.get("event") != "validation":
+            continue
+        for net, values in (event.get("metrics") or {}).items():
+            if net == "teacher" and event.get("stage") != "teacher":
+                continue
+            entry = entries.setdefault(net, {"best_metric": metric, "best_epoch": None})
+            last = {key: values[key] for key in METRICS if key in values}
+            entry.update(last, last_epoch=event.get("epoch"))
+            if metric in values and improves(entry.get(f"best_{metric}"), values[metric], metric):
+                entry.update({f"best_{key}": value for key, value in last.items()}, best_epoch=event.get("epoch"))
+    return entries
 
 
 @dataclass(frozen=True)

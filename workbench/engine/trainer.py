@@ -55,7 +55,7 @@ from workbench.engine.loggers import experiment_loggers
 from workbench.engine.losses import Objective, describe_objective, objective_context
 from workbench.engine.metrics import agreement, recall_at_k
 from workbench.engine.models import build_network, count_parameters
-from workbench.engine.result import run_result
+from workbench.engine.result import improves, run_result
 from workbench.engine.runs import RunRecord, RunWriter, create_run_dir
 from workbench.engine.stats import paired_test
 from workbench.engine.tasks import Task, get_task
@@ -64,7 +64,6 @@ from workbench.errors import ConfigError, WorkbenchError
 # Data settings that decide the split and the fitted preprocessing: a reused teacher must
 # have been trained with the same ones, or validation samples may be in its training set.
 _SPLIT_FREE_DATA_KEYS = frozenset({"root", "num_workers", "cache_mb", "augment"})
-_HIGHER_IS_BETTER = {"val_accuracy": True, "val_macro_f1": True, "val_loss": False, "val_miou": True}
 
 
 class TrainingDiverged(WorkbenchError):
@@ -163,10 +162,8 @@ class _Best:
     # The class predicted for each validation sample at that epoch: the paired test of the best checkpoints.
     predicted: list[int] | None = None
 
-    def improves(self, value: float, higher_is_better: bool) -> bool:
-        if self.value is None or math.isnan(self.value):
-            return not math.isnan(value)
-        return value > self.value if higher_is_better else value < self.value
+    def improves(self, value: float, metric: str) -> bool:
+        return improves(self.value, value, metric)
 
 
 class Trainer:
@@ -668,7 +665,7 @@ class Trainer:
         improved = {}
         for learner in learners:
             value = metrics[learner.name][metric]
-            improved[learner.name] = best[learner.name].improves(value, _HIGHER_IS_BETTER[metric])
+            improved[learner.name] = best[learner.name].improves(value, metric)
             if improved[learner.name]:
                 best[learner.name] = _Best(value, epoch, metrics[learner.name], predicted[learner.name])
                 save_checkpoint(checkpoint_file(self.run_dir, learner.name, "best"), {

@@ -20,9 +20,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from workbench.assets import network_colour, series_colour, term_colours, ui_colour
+from workbench.engine.result import METRIC_LABELS, run_result, summary_from_events
 from workbench.gui.history import NETS, RunHistory, ema
 
 REDRAW_HZ = 20
@@ -34,12 +35,9 @@ PLOTS = {  # plot key -> (title, y label)
 }
 # Which buffers each plot draws; the loss plot draws raw or weighted terms, plus validation losses.
 SOURCES = {"loss": ("loss", "val_loss"), "accuracy": ("accuracy",), "lr": ("lr",), "gain": ("gain",)}
-BEST = {"accuracy": max, "val_loss": min, "gain": max}  # which validation value counts as best
 LOG_PLOTS = ("loss", "lr")  # the plots that "log y" applies to
 NEW_CURVES_PER_TICK = 2  # creating a curve (and its legend entry) costs ~7 ms: spread a stage's new ones over ticks
-# Where each plot's legend sits (pyqtgraph offsets: negative = from the right / bottom edge), chosen
-# where its data rarely goes: losses fall away from the bottom left; the gain exists only in stage 2.
-LEGEND_OFFSETS = {"loss": (8, -8), "gain": (8, 8)}
+HOVER_HINT = "Hover over a plot's data to read values."
 RANGE_MARGIN = 0.08  # share of the data's span added around it when a range is refitted
 SHRINK_BELOW = 1 / 3  # refit a range when the data fills less than this share of it
 
@@ -49,7 +47,7 @@ class _Curve:
     plot_key: str
     item: pg.PlotDataItem
     raw: pg.PlotDataItem | None  # the faint unsmoothed curve behind a smoothed one
-    best: pg.PlotDataItem | None  # star on the best validation point
+    best: pg.PlotDataItem | None  # star on the best checkpoint's validation point (engine/result.py)
     version: int = -1
     drawn_as: tuple = ()
     smoothed: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -89,9 +87,17 @@ class LivePlots(QWidget):
         self.follow_check = QCheckBox("follow", self)
         self.follow_check.setChecked(True)
         self.follow_check.setToolTip("Fit the views to the data as it grows. Panning or zooming turns this off.")
-        self.readout = QLabel("Hover over a plot to read values.", self)
+        self.readout = QLabel(HOVER_HINT, self)
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.best_label = QLabel(self)
+        # A long read-out or result line must not widen the window: the labels take the width they get.
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.result_label = QLabel(self)  # the run's result so far: best checkpoint and last epoch
+        self.result_label.setWordWrap(True)
+        self.result_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._validations: list[dict] = []
+        self._selection_metric = "val_accuracy"
+        self._best_epochs: dict[str, int | None] = {}
         controls = QHBoxLayout()
         for text, widget in (("x:", self.x_combo), ("loss:", self.loss_combo)):
             controls.addWidget(QLabel(text, self))
@@ -102,18 +108,21 @@ class LivePlots(QWidget):
         controls.addWidget(self.smoothing_label)
         controls.addWidget(self.follow_check)
         controls.addStretch(1)
-        controls.addWidget(self.best_label)
 
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.plots: dict[str, pg.PlotItem] = {}
+        # Each plot's legend sits in its own layout cell right of the plot, outside the data.
+        self.legends: dict[str, pg.LegendItem] = {}
         for i, (key, (title, y_label)) in enumerate(PLOTS.items()):
-            plot = self.graphics.addPlot(row=i // 2, col=i % 2, title=title)
+            plot = self.graphics.addPlot(row=i // 2, col=2 * (i % 2), title=title)
+            legend = pg.LegendItem(labelTextSize="8pt")
+            legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # its entries, not the cell
+            self.graphics.addItem(legend, row=i // 2, col=2 * (i % 2) + 1)
+            self.graphics.ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+            self.legends[key] = legend
             plot.setLabel("left", y_label)
             # No grid: pyqtgraph draws it with the axes, so every curve update would repaint the tick
             # labels too; without it a frame paints in ~3 ms instead of ~16 ms.
-            # Loss curves fall over a run: its lower left corner is the emptiest.
-            plot.addLegend(offset=LEGEND_OFFSETS.get(key, (-8, 8)), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 210),
-                           pen=pg.mkPen(ui_colour("legend_border")), colCount=2 if key == "loss" else 1)
             plot.getAxis("left").enableAutoSIPrefix(False)  # "accuracy (x0.001)" reads worse than 0.6
             # The left axis may grow for wider tick labels but never shrinks back: each change of its
             # width re-lays out the whole GraphicsLayout and repaints every plot (measured: full-view
@@ -139,6 +148,7 @@ class LivePlots(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
+        layout.addWidget(self.result_label)
         layout.addWidget(self.graphics, 1)
         layout.addWidget(self.readout)
 
@@ -168,11 +178,18 @@ class LivePlots(QWidget):
         self.planned_x = {}
         self.follow_check.setChecked(True)
         self.history = RunHistory(run_dir=run_dir)
-        self.best_label.setText("")
+        self._validations, self._selection_metric, self._best_epochs = [], "val_accuracy", {}
+        self.result_label.setText("")
+        self._hide_readout()  # it described the run shown before
         self._dirty = True
 
     def add_event(self, event: dict) -> None:
         self.history.add_event(event)
+        if event.get("event") == "validation":
+            self._validations.append({key: event.get(key) for key in ("event", "stage", "epoch", "metrics")})
+        if event.get("event") == "fit_start":
+            train = (event.get("config") or {}).get("train") or {}
+            self._selection_metric = train.get("early_stopping_metric", "val_accuracy")
         if event.get("event") == "fit_start" and event.get("epochs") and event.get("steps_per_epoch"):
             stages = [s for s in event.get("stages", event["epochs"]) if s in event["epochs"]]
             self.planned_x = {"step": float(sum(event["epochs"][s] * event["steps_per_epoch"].get(s, 0)
@@ -225,11 +242,12 @@ class LivePlots(QWidget):
                 curve.item.setData(x, buffer.y)
                 if curve.raw is not None:
                     curve.raw.hide()
-            if curve.best is not None:
-                self._mark_best(name, curve, x, buffer.y)
             curve.version, curve.drawn_as = buffer.version, drawn_as
+        self._show_result()
+        for name, curve in self._curves.items():
+            if curve.best is not None:
+                self._mark_best(name, curve, x_mode)
         self._show_stage_lines(x_mode)
-        self._show_bests()
         if self.follow_check.isChecked():
             self._fit_ranges(x_mode)
         self.redrawn.emit()
@@ -282,16 +300,18 @@ class LivePlots(QWidget):
         plot_key = next(key for key, sources in SOURCES.items() if source in sources or
                         (key == "loss" and source == "weighted"))
         plot = self.plots[plot_key]
-        is_validation = label.endswith(" val") or source == "gain"
+        is_validation = label.endswith(" val")
+        is_gain = source == "gain"
         colour = self._colour(source, label)
         pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine if source == "val_loss" else
                        Qt.PenStyle.SolidLine)
-        if is_validation:
-            item = plot.plot(pen=pen, symbol="o", symbolSize=6, symbolBrush=colour, symbolPen=None,
-                             name=label)
-            best = pg.PlotDataItem(symbol="star", symbolSize=16, symbolBrush=colour,
-                                   symbolPen=pg.mkPen(ui_colour("marker_outline"), width=1), pen=None)
-            plot.addItem(best)
+        if is_validation or is_gain:
+            item = plot.plot(pen=pen, symbol="o", symbolSize=6, symbolBrush=colour, symbolPen=None)
+            best = None
+            if is_validation:  # the gain has no star: its largest value is no checkpoint anyone keeps
+                best = pg.PlotDataItem(symbol="star", symbolSize=16, symbolBrush=colour,
+                                       symbolPen=pg.mkPen(ui_colour("marker_outline"), width=1), pen=None)
+                plot.addItem(best)
             raw = None
         else:
             faint = QColor(colour)
@@ -300,8 +320,9 @@ class LivePlots(QWidget):
             raw.setDownsampling(auto=True, method="peak")
             raw.setClipToView(True)
             plot.addItem(raw)
-            item = plot.plot(pen=pen, name=label, skipFiniteCheck=True)
+            item = plot.plot(pen=pen, skipFiniteCheck=True)
             best = None
+        self.legends[plot_key].addItem(item, label)
         item.setDownsampling(auto=True, method="peak")
         item.setClipToView(True)
         curve = _Curve(plot_key, item, raw, best)
@@ -328,29 +349,34 @@ class LivePlots(QWidget):
 
     def _remove_curve(self, name: str) -> None:
         curve = self._curves.pop(name)
+        self.legends[curve.plot_key].removeItem(curve.item)
         for item in (curve.item, curve.raw, curve.best):
             if item is None:
                 continue
             for plot in self.plots.values():
                 if item in plot.items:
-                    plot.removeItem(item)  # also takes it out of the legend
+                    plot.removeItem(item)
 
-    def _mark_best(self, name: str, curve: _Curve, x: np.ndarray, y: np.ndarray) -> None:
-        pick = BEST.get(name.split(":", 1)[0], max)
-        finite = np.isfinite(y)
-        if not finite.any():
+    def _mark_best(self, name: str, curve: _Curve, x_mode: str) -> None:
+        """A star on the validation point of the network's best checkpoint (the selection rule of
+        engine/result.py, e.g. the best val accuracy), on its accuracy and its loss curve alike."""
+        net = name.split(":", 1)[1].removesuffix(" val")
+        epoch = self._best_epochs.get(net)
+        buffer = self.history.series.get(name)
+        epochs = [event["epoch"] for event in self._validations if net in (event.get("metrics") or {})
+                  and (net != "teacher" or event.get("stage") == "teacher")]
+        if epoch is None or buffer is None or epoch not in epochs or epochs.index(epoch) >= buffer.size:
+            curve.best.setData([], [])
             return
-        values = np.where(finite, y, np.inf if pick is min else -np.inf)
-        i = int(np.argmin(values) if pick is min else np.argmax(values))
-        curve.best.setData([x[i]], [y[i]])
+        i = epochs.index(epoch)
+        x = buffer.x_step if x_mode == "step" else buffer.x_epoch
+        curve.best.setData([x[i]], [buffer.y[i]])
 
-    def _show_bests(self) -> None:
-        parts = []
-        for name, buffer in self.history.series.items():
-            source, label = name.split(":", 1)
-            if source == "accuracy" and label.endswith(" val") and buffer.size:
-                parts.append(f"{label.removesuffix(' val')} {np.nanmax(buffer.y):.3f}")
-        self.best_label.setText(("★ best val accuracy: " + ", ".join(parts)) if parts else "")
+    def _show_result(self) -> None:
+        """The header: the run's result so far, best checkpoint and last epoch, as engine/result.py defines it."""
+        entries = summary_from_events(self._validations, self._selection_metric)
+        self._best_epochs = {net: entry.get("best_epoch") for net, entry in entries.items()}
+        self.result_label.setText(result_header(run_result(entries)) if entries else "")
 
     def _show_stage_lines(self, x_mode: str) -> None:
         starts = [(stage, xs if x_mode == "step" else xe) for stage, xs, xe in self.history.stage_starts if xs > 0]
@@ -405,14 +431,32 @@ class LivePlots(QWidget):
     def _on_scene_mouse_moved(self, event: tuple) -> None:
         position = event[0]
         for key, plot in self.plots.items():
-            if not plot.sceneBoundingRect().contains(position):
+            if not plot.vb.sceneBoundingRect().contains(position):  # the data area, not the axes or title
                 continue
             x = plot.vb.mapSceneToView(position).x()
+            low, high = self._x_extent(key)
+            if not low <= x <= high:
+                break  # beside the data: nothing to read
             for cursor in self.cursors.values():
                 cursor.setValue(x)
                 cursor.show()
             self.readout.setText(self._describe_at(key, x))
             return
+        self._hide_readout()
+
+    def _x_extent(self, plot_key: str) -> tuple[float, float]:
+        """The x range that a plot's drawn series cover (empty: +inf, -inf)."""
+        low, high = np.inf, -np.inf
+        for curve in self._curves.values():
+            xs = curve.item.xData
+            if curve.plot_key == plot_key and curve.item.isVisible() and xs is not None and xs.size:
+                low, high = min(low, float(xs[0])), max(high, float(xs[-1]))
+        return low, high
+
+    def _hide_readout(self) -> None:
+        for cursor in self.cursors.values():
+            cursor.hide()
+        self.readout.setText(HOVER_HINT)
 
     def _describe_at(self, plot_key: str, x: float) -> str:
         """The value of each drawn series of a plot at the data point nearest to ``x``."""
@@ -430,3 +474,26 @@ class LivePlots(QWidget):
             parts.append(f"{name.split(':', 1)[1]} = {ys[i]:.4g}")
         where = f"{x_mode} {x:.0f}" if x_mode == "step" else f"epoch {x:.2f}"
         return f"{PLOTS[plot_key][0]} at {where}: " + ("; ".join(parts) if parts else "no data")
+
+
+def result_header(result) -> str:
+    """One line per selection: each network's figure, its epoch, and the gain (engine/result.py's definition)."""
+    metric = METRIC_LABELS.get(result.gain_metric, result.gain_metric)
+    lines = []
+    for selection in ("best", "last"):
+        parts = []
+        for net in NETS:
+            value = result.net(selection, net)
+            if value is None or value.metrics.get(result.gain_metric) is None:
+                continue
+            epoch = "" if selection == "last" or value.epoch is None else f" (epoch {value.epoch})"
+            parts.append(f"{net} {value.metrics[result.gain_metric]:.3f}{epoch}")
+        gain = result.gain[selection]
+        if gain is not None:
+            parts.append(f"gain {gain:+.3f}")
+        if selection == "best":
+            title = f"★ Best checkpoint (by {METRIC_LABELS.get(result.metric, result.metric)})"
+        else:
+            title = f"Last epoch ({result.last_epoch()})" if result.last_epoch() is not None else "Last epoch"
+        lines.append(f"<b>{title}</b> {metric}: " + " · ".join(parts))
+    return "<br>".join(lines)
