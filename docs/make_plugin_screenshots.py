@@ -27,7 +27,9 @@ def main() -> int:
         os.environ["XDG_DATA_HOME"] = str(Path(tmp) / "xdg")  # the user's own folders stay untouched
         from PySide6.QtCore import QEventLoop, QSettings
 
-        from workbench.config import ExperimentConfig, config_to_toml, default_config
+        import tomli_w
+
+        from workbench.config import ExperimentConfig, config_to_dict, default_config
         from workbench.data import check_dataset, write_sample_dataset
         from workbench.gui.app import create_application
 
@@ -37,11 +39,12 @@ def main() -> int:
         dataset = write_sample_dataset(Path(tmp) / "sample", classes=6, per_class=20, image_size=32)
         config = default_config(check_dataset(dataset, ExperimentConfig().data, seed=0))
         plugins = [str(DOCS / "examples" / "similarity_loss.py"), str(DOCS / "examples" / "mobile_encoder.py")]
-        text = config_to_toml(config).replace("plugins = []", f"plugins = {plugins!r}".replace("'", '"'))
-        text = text.replace('[student.encoders.image]\n# Encoder type and its hyper-parameters (see `workbench '
-                            'config --help`).\ntype = "cnn"', '[student.encoders.image]\ntype = "mobile_cnn"')
+        data = config_to_dict(config)
+        data["plugins"] = plugins
+        data["student"]["encoders"]["image"] = {"type": "mobile_cnn"}
+        data["loss"]["similarity"] = {"weight": 0.5, "source": "logits"}
         path = Path(tmp) / "exp.toml"
-        path.write_text(text + '\n[loss.similarity]\nweight = 0.5\nsource = "logits"\n', encoding="utf-8")
+        path.write_text(tomli_w.dumps(data), encoding="utf-8")
 
         window = MainWindow(ExperimentConfig(), QSettings(str(Path(tmp) / "settings.ini"),
                                                           QSettings.Format.IniFormat))

@@ -78,10 +78,32 @@ class DataConfig:
 
 @dataclass
 class EncoderConfig:
-    """One field's encoder: a registered encoder ``type`` and its hyper-parameters."""
+    """One field's encoder: a registered encoder ``type``, its hyper-parameters, and how it trains.
+
+    ``train = "frozen"`` keeps its weights fixed (BatchNorm statistics too: it stays in eval
+    mode) while the network's head (fusion, projection, classifier) trains: a frozen
+    pretrained backbone with a trained head. ``lr_scale`` multiplies the learning rate of its
+    weights (e.g. 0.1 to fine-tune a pretrained backbone gently). In TOML both sit beside
+    ``type`` and the parameters, written only when not the default.
+    """
 
     type: str
     params: dict = field(default_factory=dict)
+    train: str = "full"
+    lr_scale: float = 1.0
+
+    def to_table(self) -> dict[str, Any]:
+        table = {"type": self.type, **self.params}
+        if self.train != ENCODER_DEFAULTS["train"]:
+            table["train"] = self.train
+        if self.lr_scale != ENCODER_DEFAULTS["lr_scale"]:
+            table["lr_scale"] = self.lr_scale
+        return table
+
+
+ENCODER_DEFAULTS = {"train": "full", "lr_scale": 1.0}
+ENCODER_TRAINING = ("full", "frozen")
+MAX_LR_SCALE = 1000.0
 
 
 @dataclass
@@ -228,7 +250,7 @@ SECTIONS = {"data": DataConfig, "teacher": TeacherConfig, "student": NetworkConf
 def config_to_dict(cfg: Any) -> Any:
     """Plain nested dicts (TOML-able) of a config or any part of it."""
     if isinstance(cfg, EncoderConfig):
-        return {"type": cfg.type, **cfg.params}
+        return cfg.to_table()
     if isinstance(cfg, LossConfig):
         return {name: config_to_dict(term) for name, term in cfg.terms().items()}
     if dataclasses.is_dataclass(cfg):
@@ -303,8 +325,10 @@ def _build_encoders(data: Any, key: str) -> dict[str, EncoderConfig]:
         sub = f"{key}.{field_name}"
         if not isinstance(table, dict) or not isinstance(table.get("type"), str):
             raise ConfigError(f"'{sub}' needs a 'type' (an encoder name) and its parameters.", f"{sub}.type")
-        params = {k: v for k, v in table.items() if k != "type"}
-        encoders[field_name] = EncoderConfig(type=table["type"], params=params)
+        params = {k: v for k, v in table.items() if k != "type" and k not in ENCODER_DEFAULTS}
+        training = {k: _coerce(table[k], type(default), f"{sub}.{k}")
+                    for k, default in ENCODER_DEFAULTS.items() if k in table}
+        encoders[field_name] = EncoderConfig(type=table["type"], params=params, **training)
     return encoders
 
 
@@ -408,6 +432,11 @@ def _validate_network(net: NetworkConfig, prefix: str, issues: list[ConfigIssue]
         issues.append(ConfigIssue(f"{prefix}.fields", "A field is listed twice."))
     for field_name, encoder in net.encoders.items():
         key = f"{prefix}.encoders.{field_name}"
+        if encoder.train not in ENCODER_TRAINING:
+            issues.append(ConfigIssue(f"{key}.train", f"'{encoder.train}' is not one of: {', '.join(ENCODER_TRAINING)}."))
+        scale_problem = option_problem(encoder.lr_scale, {"low": 0.0, "low_open": True, "high": MAX_LR_SCALE})
+        if scale_problem:
+            issues.append(ConfigIssue(f"{key}.lr_scale", scale_problem))
         if encoder.type not in ENCODERS:
             issues.append(ConfigIssue(f"{key}.type", f"Unknown encoder '{encoder.type}'."
                                                       f"{_suggest(encoder.type, sorted(ENCODERS))}"))
@@ -533,8 +562,9 @@ def _emit_table(obj: Any, name: str, lines: list[str], comments: bool) -> None:
         if isinstance(sub, EncoderConfig):
             lines.append(f"[{sub_name}]")
             if comments:
-                lines.append("# Encoder type and its hyper-parameters (see `workbench config --help`).")
-            lines.append(tomli_w.dumps({"type": sub.type, **sub.params}).strip())
+                lines.append("# Encoder type and its hyper-parameters (see `workbench config --help`); "
+                             'train = "frozen" fixes its weights, lr_scale multiplies its learning rate.')
+            lines.append(tomli_w.dumps(sub.to_table()).strip())
             lines.append("")
         else:
             _emit_table(sub, sub_name, lines, comments)

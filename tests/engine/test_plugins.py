@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tomli_w
 import torch
 
 from workbench.cli import main
-from workbench.config import config_to_toml, load_config, save_config
+from workbench.config import config_to_dict, config_to_toml, load_config
 from workbench.engine.losses import Objective, ObjectiveContext, describe_objective
 from workbench.engine.models import NetworkOutput
 from workbench.engine.runs import RunRecord, load_network
@@ -33,12 +34,11 @@ def plugin_config(isolated_registry, tiny_dataset, tmp_path):
     """A config file beside copies of both example plug-ins, listed by relative path, using both."""
     for name in ("similarity_loss.py", "mobile_encoder.py"):
         shutil.copy(EXAMPLES / name, tmp_path / name)
-    cfg = tiny_config(tiny_dataset, tmp_path / "runs", epochs=1)
-    text = config_to_toml(cfg).replace("plugins = []", 'plugins = ["similarity_loss.py", "mobile_encoder.py"]')
-    text += '\n[loss.similarity]\nweight = 2.0\nsource = "logits"\n'
-    text = text.replace('[student.encoders.image]\n# Encoder type and its hyper-parameters (see `workbench '
-                        'config --help`).\ntype = "cnn"\nwidth = 4\ndepth = 1',
-                        '[student.encoders.image]\ntype = "mobile_cnn"\nwidth = 4\ndepth = 2')
+    data = config_to_dict(tiny_config(tiny_dataset, tmp_path / "runs", epochs=1))
+    data["plugins"] = ["similarity_loss.py", "mobile_encoder.py"]
+    data["loss"]["similarity"] = {"weight": 2.0, "source": "logits"}
+    data["student"]["encoders"]["image"] = {"type": "mobile_cnn", "width": 4, "depth": 2}
+    text = tomli_w.dumps(data)
     path = tmp_path / "exp.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -34,3 +34,14 @@ def test_opening_a_config_with_plugins_shows_their_term_and_encoder(isolated_reg
     assert "mobile_cnn" in [combo.itemText(i) for i in range(combo.count())]
     combo.setCurrentText("mobile_cnn")
     assert window.config.student.encoders["image"].params == {"width": 16, "depth": 3}
+
+
+def test_freezing_an_encoder_in_the_model_panel_shows_the_trained_count(make_window, make_tiny_config, qtbot):
+    window = make_window(make_tiny_config())
+    editor = window.model_panel.teacher_editor.encoder_editors["image"]
+    editor.training_editors["train"].widget.setCurrentText("frozen")
+    assert window.config.teacher.encoders["image"].train == "frozen"
+    qtbot.waitUntil(lambda: "trained)" in window.model_panel.teacher_editor.count_label.text(), timeout=10_000)
+    counts = window.model_panel.counts
+    assert counts["teacher_trainable"] < counts["teacher"]
+    assert f"({counts['teacher_trainable']:,} trained)" in window.model_panel.teacher_editor.count_label.text()

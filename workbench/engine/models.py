@@ -28,6 +28,7 @@ from workbench.engine.registry import (
     resolve_encoder_params,
 )
 from workbench.config import MAX_WIDTH
+from workbench.config import ENCODER_DEFAULTS, ENCODER_TRAINING
 from workbench.errors import ConfigError
 
 PAD_TOKEN = 0
@@ -424,9 +425,38 @@ class Network(nn.Module):
         return NetworkOutput(self.classifier(embedding), embedding)
 
 
-def count_parameters(module: nn.Module) -> int:
-    """Number of parameters (trainable or not) in ``module``."""
-    return sum(p.numel() for p in module.parameters())
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters in ``module`` (with ``trainable_only``, those not frozen)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def set_train_mode(network: nn.Module) -> nn.Module:
+    """``network.train()``, except that frozen encoders stay in eval mode (fixed BatchNorm statistics, no dropout)."""
+    network.train()
+    for module in network.modules():
+        if getattr(module, "frozen", False):
+            module.eval()
+    return network
+
+
+def parameter_groups(modules: list[nn.Module]) -> list[dict[str, Any]]:
+    """The trainable parameters of ``modules`` grouped by learning-rate multiplier, in module order.
+
+    An encoder built with ``lr_scale`` (e.g. 0.1 for a pretrained backbone) holds that
+    multiplier; every other parameter has 1.0. The group with 1.0 comes first (its
+    learning rate is the one logged). One group when nothing is scaled.
+    """
+    scales: dict[int, float] = {}
+    for module in modules:
+        for part in module.modules():
+            if hasattr(part, "lr_scale"):
+                scales.update({id(p): part.lr_scale for p in part.parameters()})
+    groups: dict[float, list[nn.Parameter]] = {1.0: []}
+    for module in modules:
+        for p in module.parameters():
+            if p.requires_grad:
+                groups.setdefault(scales.get(id(p), 1.0), []).append(p)
+    return [{"params": params, "lr_scale": scale} for scale, params in groups.items() if params]
 
 
 def build_network(
@@ -478,7 +508,19 @@ def _build_encoder(net_cfg: Any, field: str, spec: dict[str, Any], key: str) -> 
             f"{key}.type",
         )
     try:
-        return cls(spec, **resolved)
+        encoder = cls(spec, **resolved)
     except ConfigError as error:
         # Encoders name the offending param (or "type") only; give the full dotted path.
         raise ConfigError(f"{key}: {error}", f"{key}.{error.key}") from None
+    training = getattr(encoder_cfg, "train", ENCODER_DEFAULTS["train"])
+    lr_scale = getattr(encoder_cfg, "lr_scale", ENCODER_DEFAULTS["lr_scale"])
+    if training not in ENCODER_TRAINING:
+        raise ConfigError(f"train must be one of {', '.join(ENCODER_TRAINING)}, got {training!r}", f"{key}.train")
+    if not lr_scale > 0:
+        raise ConfigError(f"lr_scale must be above 0, got {lr_scale}", f"{key}.lr_scale")
+    if training == "frozen":
+        encoder.requires_grad_(False)
+        encoder.frozen = True  # set_train_mode keeps it in eval mode
+    elif lr_scale != 1.0:
+        encoder.lr_scale = lr_scale
+    return encoder

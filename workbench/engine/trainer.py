@@ -54,7 +54,7 @@ from workbench.engine.hooks import Callback, CallbackList
 from workbench.engine.loggers import experiment_loggers
 from workbench.engine.losses import Objective, describe_objective, objective_context
 from workbench.engine.metrics import agreement, recall_at_k
-from workbench.engine.models import build_network, count_parameters
+from workbench.engine.models import build_network, count_parameters, parameter_groups, set_train_mode
 from workbench.engine.result import improves, run_result
 from workbench.engine.runs import RunRecord, RunWriter, create_run_dir
 from workbench.engine.stats import paired_test
@@ -396,7 +396,9 @@ class Trainer:
     def _learner(self, name: str, network: nn.Module, modules: list[nn.Module], steps_per_epoch: int,
                  epochs: int) -> _Learner:
         train = self.cfg.train
-        params = [p for module in modules for p in module.parameters() if p.requires_grad]
+        # Each group's lr is the peak lr times its multiplier; LambdaLR scales every group alike.
+        params = [{"params": group["params"], "lr": train.lr * group["lr_scale"]}
+                  for group in parameter_groups(modules)]
         # On CUDA the fused kernels update every parameter in a few launches instead of several per
         # tensor: small networks there are bound by kernel launches, not by arithmetic.
         fused = {"fused": True} if self.device.type == "cuda" else {}
@@ -488,7 +490,7 @@ class Trainer:
             batches = self._train_batches(stage, epoch)
             sampler.batches = batches[batches_done:]
             for module in (learner.network for learner in learners):
-                module.train()
+                set_train_mode(module)
             self.objective.train(stage == "student")
             batch_number = batches_done
             batches_done = 0
@@ -698,7 +700,7 @@ class Trainer:
             predictions.update({f"{net}_shared": values for net, values in shared.items()})
             self._retrieval = payload["retrieval"] = self._retrieval_metrics(shared)
         for learner in learners:
-            learner.network.train()
+            set_train_mode(learner.network)
         self._hooks.call("on_validation_end", payload)
         return improved[learners[0].name]
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.config import EncoderConfig, ExperimentConfig, NetworkConfig
+from workbench.config import ENCODER_TRAINING, MAX_LR_SCALE, EncoderConfig, ExperimentConfig, NetworkConfig
 from workbench.engine.models import build_network, count_parameters
 from workbench.engine.registry import default_encoder, encoder_params, encoders_for
 from workbench.gui.forms import DataclassForm, humanize, make_editor
@@ -41,7 +41,9 @@ def count_network_parameters(config: ExperimentConfig, input_specs: dict, num_cl
     counts: dict[str, Any] = {}
     for name in ("teacher", "student"):
         try:
-            counts[name] = count_parameters(build_network(getattr(config, name), input_specs, num_classes, name))
+            network = build_network(getattr(config, name), input_specs, num_classes, name)
+            counts[name] = count_parameters(network)
+            counts[f"{name}_trainable"] = count_parameters(network, trainable_only=True)
         except Exception as error:  # shown next to the count: the form is mid-edit, not broken
             counts[name] = str(error)
     return counts
@@ -65,6 +67,18 @@ class EncoderEditor(QGroupBox):
         self.form = QFormLayout(self)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.form.addRow("Encoder", self.type_combo)
+        self.training_editors: dict[str, Any] = {}
+        for name, meta in (("train", {"help": "full: its weights train; frozen: they stay fixed (eval mode) while the "
+                                              "head trains.", "choices": ENCODER_TRAINING}),
+                           ("lr_scale", {"help": "Multiplies the learning rate of this encoder's weights (e.g. 0.1 "
+                                                 "to fine-tune a pretrained backbone).", "low": 0.0, "low_open": True,
+                                         "high": MAX_LR_SCALE})):
+            editor = make_editor(getattr(encoder, name), meta, self)
+            editor.widget.setObjectName(f"{self.key}.{name}")
+            editor.setObjectName(name)
+            editor.edited.connect(self._on_training_edited)
+            self.form.addRow("Training" if name == "train" else "LR multiplier", editor.widget)
+            self.training_editors[name] = editor
         self.param_editors: dict[str, Any] = {}
         self._show_params()
 
@@ -90,6 +104,12 @@ class EncoderEditor(QGroupBox):
             self.encoder.params = dict(encoder_params(encoder_type))
             self._show_params()
             self.edited.emit(f"{self.key}.type")
+
+    @Slot(object)
+    def _on_training_edited(self, value: Any) -> None:
+        name = self.sender().objectName()
+        setattr(self.encoder, name, value)
+        self.edited.emit(f"{self.key}.{name}")
 
     @Slot(object)
     def _on_param_edited(self, value: Any) -> None:
@@ -148,9 +168,10 @@ class NetworkEditor(QGroupBox):
             self.encoders_layout.addWidget(editor)
             self.encoder_editors[field] = editor
 
-    def show_count(self, count: Any) -> None:
+    def show_count(self, count: Any, trainable: int | None = None) -> None:
         if isinstance(count, int):
-            self.count_label.setText(f"Parameters: {count:,}")
+            frozen = f" ({trainable:,} trained)" if trainable is not None and trainable != count else ""
+            self.count_label.setText(f"Parameters: {count:,}{frozen}")
             self.count_label.setToolTip("")
         else:
             self.count_label.setText("Parameters: cannot build")
@@ -279,8 +300,8 @@ class ModelPanel(QWidget):
         if generation != self._generation:
             return
         self.counts = counts
-        self.teacher_editor.show_count(counts["teacher"])
-        self.student_editor.show_count(counts["student"])
+        self.teacher_editor.show_count(counts["teacher"], counts.get("teacher_trainable"))
+        self.student_editor.show_count(counts["student"], counts.get("student_trainable"))
         teacher, student = counts["teacher"], counts["student"]
         if isinstance(teacher, int) and isinstance(student, int) and teacher > 0 and student > 0:
             self.ratio_label.setText(f"Student / teacher size: <b>{student / teacher:.3f}</b> "
