@@ -2,11 +2,13 @@
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QMessageBox
 
 from workbench.config import ExperimentConfig
 from workbench.gui.results import RunsView
-from workbench.gui.results.runs_view import COLUMNS, run_color
+from workbench.assets import run_palette
+from workbench.gui.results.runs_view import _RUN_DIR_ROLE, COLUMNS, assign_colour_slots
 from workbench.gui.results.synthetic import write_synthetic_run
 
 
@@ -48,20 +50,37 @@ def test_table_lists_runs_sortable_and_filterable(view):
     assert view.proxy.index(0, 0).data() == "20260101-000000-kd-t2"
 
 
-def test_overlaying_two_runs_draws_both_with_stable_colours(qtbot, view, runs):
+def test_overlaid_runs_get_distinct_colours_in_selection_order(qtbot, view, runs):
     _, first, second = runs
+    palette = [QColor(colour) for colour in run_palette()]
+    with qtbot.waitSignal(view.curves_drawn, timeout=5000):
+        view.select_runs([second])
     with qtbot.waitSignal(view.curves_drawn, timeout=5000) as drawn:
-        view.select_runs([first, second])
+        view.select_runs([first, second])  # the first run joins second
     assert sorted(drawn.args[0]) == ["20260101-000000-kd-t2", "20260101-000000-kd-t4"]
     curves = view.overlay_curves
     assert set(curves) == {first, second}
     assert len(curves[first].xData) == 3 and len(curves[second].xData) == 5
-    assert curves[second].opts["pen"].color() == run_color("20260101-000000-kd-t2")
+    # The run selected first has the palette's first colour, the next one the second: never the same.
+    assert curves[second].opts["pen"].color() == palette[0]
+    assert curves[first].opts["pen"].color() == palette[1]
     assert len(view.legend.items) == 2
+    names = {view.model.item(row, 0).data(_RUN_DIR_ROLE): view.model.item(row, 0).foreground().color()
+             for row in range(view.model.rowCount())}
+    assert names == {second: palette[0], first: palette[1]}  # the table names them in their curve's colour
     with qtbot.waitSignal(view.curves_drawn, timeout=5000) as drawn:
-        view.select_runs([second])
-    assert drawn.args[0] == ["20260101-000000-kd-t2"]
-    assert view.overlay_curves[second].opts["pen"].color() == run_color("20260101-000000-kd-t2")
+        view.select_runs([first])
+    assert view.overlay_curves[first].opts["pen"].color() == palette[1]  # it keeps its colour
+    view.refresh()
+    qtbot.waitSignal(view.runs_listed, timeout=5000).wait()
+    assert view.run_colour(first) == palette[1]  # and across a refresh of the list
+
+
+def test_colour_slots_fill_the_lowest_free_place():
+    slots = assign_colour_slots({}, ["a", "b", "c"], 10)
+    assert slots == {"a": 0, "b": 1, "c": 2}
+    assert assign_colour_slots(slots, ["a", "c", "d"], 10) == {"a": 0, "c": 2, "d": 1}
+    assert len(set(assign_colour_slots({}, [str(i) for i in range(10)], 10).values())) == 10
 
 
 def test_config_diff_lists_exactly_the_changed_keys(view, runs):

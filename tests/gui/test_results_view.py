@@ -172,3 +172,21 @@ def test_live_run_stays_on_an_epoch_the_user_chose(qtbot, tmp_path):
     qtbot.waitUntil(lambda: view.epochs[-1] == ("student", 3), timeout=5000)
     assert view.epoch_slider.value() == 0
     assert (view.predictions.stage, view.predictions.epoch) == ("student", 1)
+
+
+def test_the_result_is_labelled_and_another_run_shows_nothing_stale_while_it_loads(qtbot, view, tmp_path):
+    # The header says which figure is the best checkpoint and which the last epoch; the slider marks them.
+    text = view.result_label.text()
+    assert "Best checkpoint (by val accuracy)" in text and f"Last epoch ({EPOCHS})" in text and "gain" in text
+    assert view.epoch_label.text().endswith("(best student/baseline, last)")  # synthetic bests are at the end
+
+    other = write_synthetic_run(tmp_path / "runs", "other", count=12, classes=3, epochs=2, seed=1)
+    view.show_run(str(other))
+    # At once, before anything of the new run is read: no table, no matrix, no tiles, no points of the old one.
+    assert view.metrics_table.rowCount() == 0 and view.confusion.matrix.size == 0
+    assert view.gallery_model.rowCount() == 0
+    assert all(plot.point_count() == 0 for plot in view.embedding_plots.values())
+    assert not view.body.isEnabled() and view.epoch_label.text() == "loading…" and view.result_label.text() == ""
+    with qtbot.waitSignal(view.epoch_shown, timeout=10_000):
+        pass
+    assert view.body.isEnabled() and view.gallery_model.rowCount() == 12 and view.confusion.matrix.shape == (3, 3)

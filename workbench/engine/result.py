@@ -181,3 +181,27 @@ def result_lines(result: RunResult) -> list[str]:
 
 def _number(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def result_header(result: RunResult) -> str:
+    """Rich text for the app (Live header, Results): one line per selection, each network's figure with
+    its epoch, and the gain."""
+    metric = METRIC_LABELS.get(result.gain_metric, result.gain_metric)
+    lines = []
+    for selection in ("best", "last"):
+        parts = []
+        for net in NETS:
+            value = result.net(selection, net)
+            if value is None or value.metrics.get(result.gain_metric) is None:
+                continue
+            epoch = "" if selection == "last" or value.epoch is None else f" (epoch {value.epoch})"
+            parts.append(f"{net} {value.metrics[result.gain_metric]:.3f}{epoch}")
+        gain = result.gain[selection]
+        if gain is not None:
+            parts.append(f"gain {gain:+.3f}")
+        if selection == "best":
+            title = f"★ Best checkpoint (by {METRIC_LABELS.get(result.metric, result.metric)})"
+        else:
+            title = f"Last epoch ({result.last_epoch()})" if result.last_epoch() is not None else "Last epoch"
+        lines.append(f"<b>{title}</b> {metric}: " + " · ".join(parts))
+    return "<br>".join(lines)

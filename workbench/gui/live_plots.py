@@ -23,8 +23,9 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from workbench.assets import network_colour, series_colour, term_colours, ui_colour
-from workbench.engine.result import METRIC_LABELS, run_result, summary_from_events
+from workbench.engine.result import result_header, run_result, summary_from_events
 from workbench.gui.history import NETS, RunHistory, ema
+from workbench.gui.plotting import legend_beside
 
 REDRAW_HZ = 20
 PLOTS = {  # plot key -> (title, y label)
@@ -111,15 +112,11 @@ class LivePlots(QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.plots: dict[str, pg.PlotItem] = {}
-        # Each plot's legend sits in its own layout cell right of the plot, outside the data.
+        # Each plot's legend sits right of its data (legend_beside), never on it.
         self.legends: dict[str, pg.LegendItem] = {}
         for i, (key, (title, y_label)) in enumerate(PLOTS.items()):
-            plot = self.graphics.addPlot(row=i // 2, col=2 * (i % 2), title=title)
-            legend = pg.LegendItem(labelTextSize="8pt")
-            legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)  # its entries, not the cell
-            self.graphics.addItem(legend, row=i // 2, col=2 * (i % 2) + 1)
-            self.graphics.ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-            self.legends[key] = legend
+            plot = self.graphics.addPlot(row=i // 2, col=i % 2, title=title)
+            self.legends[key] = legend_beside(plot)
             plot.setLabel("left", y_label)
             # No grid: pyqtgraph draws it with the axes, so every curve update would repaint the tick
             # labels too; without it a frame paints in ~3 ms instead of ~16 ms.
@@ -475,25 +472,3 @@ class LivePlots(QWidget):
         where = f"{x_mode} {x:.0f}" if x_mode == "step" else f"epoch {x:.2f}"
         return f"{PLOTS[plot_key][0]} at {where}: " + ("; ".join(parts) if parts else "no data")
 
-
-def result_header(result) -> str:
-    """One line per selection: each network's figure, its epoch, and the gain (engine/result.py's definition)."""
-    metric = METRIC_LABELS.get(result.gain_metric, result.gain_metric)
-    lines = []
-    for selection in ("best", "last"):
-        parts = []
-        for net in NETS:
-            value = result.net(selection, net)
-            if value is None or value.metrics.get(result.gain_metric) is None:
-                continue
-            epoch = "" if selection == "last" or value.epoch is None else f" (epoch {value.epoch})"
-            parts.append(f"{net} {value.metrics[result.gain_metric]:.3f}{epoch}")
-        gain = result.gain[selection]
-        if gain is not None:
-            parts.append(f"gain {gain:+.3f}")
-        if selection == "best":
-            title = f"★ Best checkpoint (by {METRIC_LABELS.get(result.metric, result.metric)})"
-        else:
-            title = f"Last epoch ({result.last_epoch()})" if result.last_epoch() is not None else "Last epoch"
-        lines.append(f"<b>{title}</b> {metric}: " + " · ".join(parts))
-    return "<br>".join(lines)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QSizePolicy
 
 from workbench.assets import ui_colour
 
@@ -28,3 +30,18 @@ def set_bars(plot: pg.PlotWidget, labels: list[str], values: list[float], colour
     plot.getAxis("bottom").setTicks([[(i, labels[i]) for i in range(0, len(labels), step)]])
     plot.setXRange(-0.6, len(values) - 0.4, padding=0)
     plot.setYRange(0, max(values, default=1) * 1.1, padding=0)
+
+
+def legend_beside(plot: pg.PlotItem, **options) -> pg.LegendItem:
+    """A legend in the plot's own layout, right of its data area: it never covers a point.
+
+    It becomes ``plot.legend``, so curves added with a ``name`` enter it and leave it with
+    ``plot.removeItem`` as with pyqtgraph's floating legend. Its size is that of its entries,
+    aligned to the top of the plot.
+    """
+    legend = pg.LegendItem(**{"labelTextSize": "8pt", "labelTextColor": ui_colour("plot_foreground"), **options})
+    legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+    plot.layout.addItem(legend, 2, 3)  # PlotItem's grid: row 2 holds the view box (col 1) and its right axis (2)
+    plot.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+    plot.legend = legend
+    return legend

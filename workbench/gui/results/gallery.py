@@ -71,6 +71,17 @@ class GalleryModel(QAbstractListModel):
         self.predictions, self.samples, self.class_names = predictions, samples, class_names
         self.set_rows(rows)
 
+    def clear(self) -> None:
+        """No run shown (another is loading): no tiles."""
+        self._loader.cancel_all()
+        self.beginResetModel()
+        self.predictions, self.samples, self.class_names = None, None, []
+        self.rows = np.zeros(0, dtype=np.int64)
+        self._position = np.zeros(0, dtype=np.int64)
+        self._thumbnails.clear()
+        self._unreadable.clear()
+        self.endResetModel()
+
     def set_rows(self, rows: np.ndarray) -> None:
         self.beginResetModel()
         self.rows = np.asarray(rows, dtype=np.int64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -10,10 +11,12 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont
 
 from workbench.assets import class_colour, network_colour
+from workbench.gui.plotting import legend_beside
 from workbench.gui.results.selection import NETS
 
 _MAX_TICK_CHARS = 10
 _MAX_CELL_LABELS = 15  # class count up to which each confusion cell shows its number
+_LEGEND_ROWS = 12  # entries per legend column beside the embedding plots
 
 
 def class_color(class_id: int) -> QColor:
@@ -107,6 +110,11 @@ class ConfusionPlot(pg.PlotWidget):
         else:
             self.cell_numbers.set_cells([], [], 0)
 
+    def clear_matrix(self) -> None:
+        self.matrix = np.zeros((0, 0))
+        self.image.clear()
+        self.cell_numbers.set_cells([], [], 0)
+
     def cell_center(self, true_class: int, predicted_class: int) -> QPointF:
         """Scene position of a cell's centre (what a click there hits)."""
         return self.image.mapToScene(QPointF(predicted_class + 0.5, true_class + 0.5))
@@ -135,7 +143,7 @@ class GroupedBarPlot(pg.PlotWidget):
             self.getAxis(axis).setPen("k")
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
-        self.legend = self.addLegend(offset=(-10, 10), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 200))
+        self.legend = legend_beside(self.getPlotItem())
         self.bars: dict[str, pg.BarGraphItem] = {}
 
     def set_values(self, categories: list[str], values: dict[str, np.ndarray], y_max: float = 1.0) -> None:
@@ -171,14 +179,15 @@ class EmbeddingPlot(pg.PlotWidget):
             self.getAxis(axis).enableAutoSIPrefix(False)
         self.setLabel("bottom", "PC 1", color="k")
         self.setLabel("left", "PC 2", color="k")
-        self.legend = self.addLegend(offset=(-5, 5), labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 200),
-                                     verSpacing=-6)
+        self.legend = legend_beside(self.getPlotItem())
         self._tip = tip
         self._scatters: list[pg.ScatterPlotItem] = []
 
     def set_points(self, points: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:
         """One scatter item per class: a single brush each is far faster than 10,000 per-point brushes."""
         self.clear_points()
+        # Many classes: more legend columns rather than a legend taller than the plot.
+        self.legend.setColumnCount(max(1, math.ceil(len(np.unique(labels)) / _LEGEND_ROWS)))
         for class_id in np.unique(labels):
             rows = np.flatnonzero(labels == class_id)
             scatter = pg.ScatterPlotItem(pos=points[rows], data=rows, size=7, pen=None,

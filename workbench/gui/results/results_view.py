@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSplitter,
     QTableWidget,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from workbench.engine.inference import measure_run_latency
 from workbench.engine.metrics import confusion_matrix
+from workbench.engine.result import NetResult, result_header, run_result
 from workbench.gui.results.detail import DetailPanel
 from workbench.gui.results.export_button import ExportButton
 from workbench.gui.results.gallery import GalleryModel, GalleryView
@@ -120,6 +122,10 @@ class ResultsView(JobView):
         self.export_button = ExportButton()
         self.status = QLabel()
         self.status.setProperty("role", "error")
+        self.result_label = QLabel()  # the run's result: best checkpoint and last epoch (engine/result.py)
+        self.result_label.setWordWrap(True)
+        self.result_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.export_result = QLabel()  # the last export's result line, with its check against the checkpoint
         self.export_result.setWordWrap(True)
         self.export_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -227,9 +233,11 @@ class ResultsView(JobView):
         body.setSizes([2000, 3000])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.result_label)
         layout.addWidget(self.status)
         layout.addWidget(self.export_result)
         layout.addWidget(body, 1)
+        self.body = body  # disabled (greyed) while a run loads: nothing of the run shown before stays readable
         self.status.hide()
 
         self.epoch_slider.valueChanged.connect(self._on_epoch_slider_value_changed)
@@ -284,6 +292,7 @@ class ResultsView(JobView):
     def on_run_finished(self, summary: dict) -> None:
         """The live run ended: its checkpoints now exist, so sizes and latency can be shown."""
         if self.run_dir is not None:
+            self._show_result(summary)
             self._request_run_load(measure_latency=True)
 
     def shutdown(self) -> None:
@@ -310,6 +319,16 @@ class ResultsView(JobView):
         self.export_button.set_run(str(run_dir))
         self.status.hide()
         self.export_result.hide()  # it was about the run shown before
+        self.result_label.setText("")
+        # Nothing of the run shown before stays on screen while this one loads.
+        self.metrics_table.setRowCount(0)
+        self.metrics_table.setColumnCount(0)
+        self.confusion.clear_matrix()
+        self.per_class.set_values([], {})
+        self.gallery_model.clear()
+        for plot in self.embedding_plots.values():
+            plot.clear_points()
+        self.body.setEnabled(False)
         self.detail.clear()
         self._show_cell()
 
@@ -322,6 +341,7 @@ class ResultsView(JobView):
 
     def _on_run_load_finished(self, run: LoadedRun) -> None:
         self.run = run  # a result for an earlier run never arrives: _reset cancels pending jobs
+        self._show_result(run.summary)
         epochs = sorted(set(run.epochs) | set(self.epochs), key=_epoch_order)
         following = not self.epochs or self.epoch_slider.value() == len(self.epochs) - 1
         self.run_loaded.emit(self.run_dir)
@@ -357,6 +377,22 @@ class ResultsView(JobView):
         elif not epochs:
             self.epoch_label.setText("no validation epoch yet")
 
+    def _show_result(self, summary: dict) -> None:
+        result = run_result(summary or {})
+        self.result_label.setText(result_header(result) if any(result.nets["best"].values()) else "")
+
+    def _epoch_marks(self, stage: str, epoch: int) -> str:
+        """Which networks' best checkpoint this epoch is, and whether it is the last: the epoch's
+        figures below are that epoch's, and the header's best and last say where they come from."""
+        if self.run is None or not self.run.summary:
+            return ""
+        result = run_result(self.run.summary)
+        nets = ("teacher",) if stage == "teacher" else ("student", "baseline")
+        best = [net for net in nets if (result.net("best", net) or NetResult(None, {})).epoch == epoch]
+        last = [net for net in nets if (result.net("last", net) or NetResult(None, {})).epoch == epoch]
+        marks = ([f"best {'/'.join(best)}"] if best else []) + (["last"] if last else [])
+        return f" ({', '.join(marks)})" if marks else ""
+
     def _remember(self, predictions: PredictionSet) -> None:
         self._sets[(predictions.stage, predictions.epoch)] = predictions
         self._sets.move_to_end((predictions.stage, predictions.epoch))
@@ -366,7 +402,7 @@ class ResultsView(JobView):
     def _request_epoch(self, position: int) -> None:
         stage, epoch = self.epochs[position]
         stages = [s for s, _ in self.epochs]
-        self.epoch_label.setText(f"{stage} stage, epoch {epoch} of {stages.count(stage)}")
+        self.epoch_label.setText(f"{stage} stage, epoch {epoch} of {stages.count(stage)}" + self._epoch_marks(stage, epoch))
         cached = self._sets.get((stage, epoch))
         if cached is not None:
             self._show_predictions(cached)
@@ -387,6 +423,7 @@ class ResultsView(JobView):
         if self.run is None:
             return  # shown once the run's samples are in (_on_run_load_finished)
         self.predictions = predictions
+        self.body.setEnabled(True)
         if self.cell is not None and self.cell.net not in predictions.probs:
             self.cell = None
         self._update_choices(predictions)

@@ -77,6 +77,7 @@ class LoadedRun:
     epochs: list[tuple[str, int]]  # (stage, epoch) in training order
     params: dict[str, int] = field(default_factory=dict)
     checkpoint_bytes: dict[str, int] = field(default_factory=dict)  # net -> size of its best checkpoint
+    summary: dict[str, Any] = field(default_factory=dict)  # summary.json (its result: engine/result.py)
 
 
 def checkpoint_sizes(run_dir: Path) -> dict[str, int]:
@@ -103,7 +104,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
                 params = params or dict(event.get("params") or {})
                 class_names = class_names or list(event.get("class_names") or [])
                 break
-    return LoadedRun(class_names, samples, epochs, params, checkpoint_sizes(record.path))
+    return LoadedRun(class_names, samples, epochs, params, checkpoint_sizes(record.path), dict(record.summary or {}))
 
 
 def load_epoch(run_dir: str | Path, stage: str, epoch: int) -> PredictionSet:

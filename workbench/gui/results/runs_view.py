@@ -1,7 +1,8 @@
 """The runs of a runs folder: a sortable, filterable table, overlaid curves, config diff, actions.
 
-Select runs to overlay their validation curves (each run keeps its colour whatever
-else is selected: the colour comes from the run's name); select two to see the config
+Select runs to overlay their validation curves: each selected run gets the first free colour of
+the run palette, in the order the runs were selected, and keeps it while it stays selected, so
+the runs on screen never share a colour (up to the palette's ten). Select two to see the config
 keys that differ. Reading summaries and metrics files happens in a worker thread, so
 a folder of long runs does not freeze the window.
 """
@@ -9,7 +10,6 @@ a folder of long runs does not freeze the window.
 from __future__ import annotations
 
 import shutil
-import zlib
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from workbench.assets import run_palette
 from workbench.config import config_from_dict
+from workbench.gui.plotting import legend_beside
 from workbench.gui.results.jobs import JobView
 from workbench.gui.results.run_data import RunRow, config_diff, run_rows, validation_curves
 
@@ -66,10 +67,16 @@ CURVE_METRICS = {
 RESUMABLE = ("stopped",)  # RunRecord.status reports a killed run (no longer writing) as stopped
 
 
-def run_color(name: str) -> QColor:
-    """A colour fixed by the run's folder name, the same in every selection and session."""
-    colours = run_palette()
-    return QColor(colours[zlib.crc32(name.encode("utf-8")) % len(colours)])
+def assign_colour_slots(slots: dict[str, int], selected: list[str], palette_size: int) -> dict[str, int]:
+    """Palette positions of the selected runs: those already coloured keep theirs, newly selected ones
+    take the lowest free positions in the order given (repeating past the palette only when it is full)."""
+    kept = {run: slot for run, slot in slots.items() if run in selected}
+    for run in selected:
+        if run not in kept:
+            used = set(kept.values())
+            free = [slot for slot in range(palette_size) if slot not in used]
+            kept[run] = free[0] if free else len(kept) % palette_size
+    return kept
 
 
 def _percent(value: float | None) -> str:
@@ -145,9 +152,10 @@ class RunsView(JobView):
             self.overlay.getAxis(axis).enableAutoSIPrefix(False)
         self.overlay.setLabel("bottom", "epoch", color="k")
         self.overlay.showGrid(x=True, y=True, alpha=0.2)
-        self.legend = self.overlay.addLegend(offset=(-10, 10), labelTextColor="k",
-                                             brush=pg.mkBrush(255, 255, 255, 200))
+        self.legend = legend_beside(self.overlay.getPlotItem())
         self.overlay_curves: dict[str, pg.PlotDataItem] = {}
+        self._colour_slots: dict[str, int] = {}  # selected run -> its position in the run palette
+        self._relisting = False
         overlay_page = QWidget()
         overlay_layout = QVBoxLayout(overlay_page)
         overlay_layout.setContentsMargins(0, 0, 0, 0)
@@ -236,6 +244,17 @@ class RunsView(JobView):
         self.table.selectionModel().select(wanted, QItemSelectionModel.SelectionFlag.ClearAndSelect
                                            | QItemSelectionModel.SelectionFlag.Rows)
 
+    def run_colour(self, run_dir: str) -> QColor | None:
+        """The colour of a selected run (its curve and its name in the table); None when not selected."""
+        slot = self._colour_slots.get(run_dir)
+        return None if slot is None else QColor(run_palette()[slot % len(run_palette())])
+
+    def _colour_table_names(self) -> None:
+        for row in range(self.model.rowCount()):
+            item = self.model.item(row, 0)
+            colour = self.run_colour(item.data(_RUN_DIR_ROLE))
+            item.setData(colour, Qt.ItemDataRole.ForegroundRole)  # None: the table's own text colour
+
     def selected_run_dirs(self) -> list[str]:
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
         return [self.proxy.index(row, 0).data(_RUN_DIR_ROLE) for row in rows]
@@ -247,6 +266,7 @@ class RunsView(JobView):
         self.rows = {row.run_dir: row for row in rows}
         self._curves = {key: value for key, value in self._curves.items() if key in self.rows}
         self.table.setSortingEnabled(False)
+        self._relisting = True  # the selection empties and comes back: the runs keep their colours
         self.model.removeRows(0, self.model.rowCount())
         for row in rows:
             cells = [(row.name, row.name), (row.date, row.date), (row.dataset, row.dataset),
@@ -264,10 +284,12 @@ class RunsView(JobView):
                 item.setData(sort_value, _SORT_ROLE)
                 item.setData(row.run_dir, _RUN_DIR_ROLE)
                 items.append(item)
-            items[0].setForeground(run_color(row.name))
             self.model.appendRow(items)
         self.table.setSortingEnabled(True)
         self.select_runs([run_dir for run_dir in selected if run_dir in self.rows])
+        self._relisting = False
+        self._colour_slots = assign_colour_slots(self._colour_slots, self.selected_run_dirs(), len(run_palette()))
+        self._colour_table_names()
         self.runs_listed.emit(len(rows))
 
     def _update_actions(self) -> None:
@@ -295,8 +317,9 @@ class RunsView(JobView):
                 continue
             name = self.rows[run_dir].name if run_dir in self.rows else Path(run_dir).name
             x, y = zip(*points)
-            curve = self.overlay.plot(list(x), list(y), pen=pg.mkPen(run_color(name), width=2), symbol="o",
-                                      symbolSize=5, symbolBrush=run_color(name), symbolPen=None, name=name)
+            colour = self.run_colour(run_dir)
+            curve = self.overlay.plot(list(x), list(y), pen=pg.mkPen(colour, width=2), symbol="o",
+                                      symbolSize=5, symbolBrush=colour, symbolPen=None, name=name)
             self.overlay_curves[run_dir] = curve
             drawn.append(name)
         self.overlay.setLabel("left", self.metric_box.currentText(), color="k")
@@ -347,9 +370,15 @@ class RunsView(JobView):
     def _on_refresh_button_clicked(self) -> None:
         self.refresh()
 
-    @Slot()
-    def _on_table_selection_changed(self) -> None:
+    @Slot(QItemSelection, QItemSelection)
+    def _on_table_selection_changed(self, selected_now: QItemSelection, _deselected: QItemSelection) -> None:
         selected = self.selected_run_dirs()
+        if not self._relisting:
+            # Newly selected runs take colours in the order they were selected; the others keep theirs.
+            newly = [index.data(_RUN_DIR_ROLE) for index in selected_now.indexes() if index.column() == 0]
+            order = [run for run in selected if run not in newly] + [run for run in newly if run in selected]
+            self._colour_slots = assign_colour_slots(self._colour_slots, order, len(run_palette()))
+            self._colour_table_names()
         self._update_actions()
         self._show_diff(selected)
         self._request_curves(selected)
