@@ -42,6 +42,48 @@ _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": 
 _EXTENSIONS_BY_KIND = {kind: sorted(ext for ext, k in KIND_BY_EXTENSION.items() if k == kind) for kind in FIELD_KINDS}
 # A manifest value longer than this, or with a line break, is text even if it ends like a file name.
 _MAX_PATH_LENGTH = 1024
+# A class-folder scan gives up on a folder once it has met this many entries that are not samples (and
+# ten times more of them than images): a home folder or / is answered in a moment, not after a full walk.
+MAX_UNRECOGNISED = 2000
+DATASET_LAYOUTS = ("A dataset folder holds either a manifest (manifest.csv or manifest.jsonl with a 'label' column "
+                   "and one column per field) or one folder per class with its images (ROOT/<class>/<name>.png, "
+                   "with optional <name>.txt captions and <name>.wav sounds beside them, optionally under train/, "
+                   "val/ and test/); `workbench sample DIR` writes an example.")
+
+
+class _NotADataset(Exception):
+    """Raised inside a class-folder scan that met too many entries that are not samples."""
+
+
+def not_a_dataset(root: str | os.PathLike) -> str | None:
+    """Why ``root`` is not a dataset folder, with what one looks like; None when it may be one.
+
+    Cheap enough for a list of recent folders: it looks for a manifest, then for one image inside a
+    class folder, and stops after ``MAX_UNRECOGNISED`` entries.
+    """
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        return f"{folder} is not a folder. {DATASET_LAYOUTS}"
+    if any((folder / name).is_file() for name in MANIFEST_NAMES):
+        return None
+    seen = 0
+    pending = [(folder, 0)]  # breadth first: root/<class>/image, root/<split>/<class>/image
+    while pending and seen < MAX_UNRECOGNISED:
+        directory, depth = pending.pop(0)
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if entry.name.startswith("."):
+                continue
+            if depth >= 1 and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                return None
+            if depth < 2 and entry.is_dir(follow_symlinks=False):
+                pending.append((Path(entry.path), depth + 1))
+    return (f"{folder} has no manifest and no class folder with images in the {seen} entries looked at. "
+            f"{DATASET_LAYOUTS}")
 
 
 def scan_dataset(root: str | os.PathLike, data_cfg: Any) -> DatasetIndex:
@@ -423,6 +465,24 @@ class _ClassFolderScanner(_Scanner):
     layout = "class_folders"
 
     def candidates(self) -> list[_Candidate]:
+        self._unrecognised = self._images = 0
+        try:
+            return self._candidates()
+        except _NotADataset:
+            # The warnings gathered so far name files of a folder that is no dataset: one problem says it all.
+            self.problems = [Problem(".", f"not a dataset: after {self._unrecognised} entries that are not samples "
+                                          f"(and {self._images} images) the scan stopped. {DATASET_LAYOUTS}",
+                                     "error")]
+            self.fields = {}
+            return []
+
+    def _count(self, unrecognised: int = 0, images: int = 0) -> None:
+        self._unrecognised += unrecognised
+        self._images += images
+        if self._unrecognised > max(MAX_UNRECOGNISED, 10 * self._images):
+            raise _NotADataset
+
+    def _candidates(self) -> list[_Candidate]:
         top = sorted(entry.name for entry in os.scandir(self.root) if entry.is_dir() and not entry.name.startswith("."))
         split_folders = {name: _SPLIT_ALIASES.get(name.lower()) for name in top}
         if top and "train" in split_folders.values() and all(split_folders.values()):
@@ -476,6 +536,7 @@ class _ClassFolderScanner(_Scanner):
                 subdirs.clear()
                 continue
             visited.add(real)
+            self._count(unrecognised=1)  # a folder is an entry too: deep trees of few files count
             subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
             by_stem: dict[str, list[str]] = {}
             for name in sorted(files):
@@ -498,8 +559,11 @@ class _ClassFolderScanner(_Scanner):
                 companions["audio"] = base + ext
             elif lower not in IMAGE_EXTENSIONS:
                 self.warn(self.relative(base + ext), "ignored: not an image, caption (.txt) or sound (.wav/.flac)")
+                self._count(unrecognised=1)
         if not image_exts:
             for path in companions.values():
                 self.warn(self.relative(path), "ignored: no image with the same name beside it")
+            self._count(unrecognised=len(companions))
             return []
+        self._count(images=len(image_exts))
         return [(base + ext, companions) for ext in image_exts]

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.atomic import atomic_open, atomic_write_json, atomic_write_text
+from workbench.atomic import atomic_open, atomic_write_json, atomic_write_text, write_error
 from workbench.config import ExperimentConfig, config_from_dict
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint
 from workbench.engine.hooks import Callback
@@ -47,16 +47,21 @@ _EVENT_OF_HOOK = {
 def create_run_dir(runs_dir: str | Path, name: str) -> Path:
     """A new, empty run folder ``<timestamp>-<name>``; a clash within the same second gets a suffix."""
     runs_dir = Path(runs_dir).expanduser()
-    runs_dir.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
     stem = f"{datetime.now():%Y%m%d-%H%M%S}-{safe}"
-    for attempt in range(1, 1000):
-        candidate = runs_dir / (stem if attempt == 1 else f"{stem}-{attempt}")
-        try:
-            candidate.mkdir()  # fails if it exists: two runs never share a folder
-        except FileExistsError:
-            continue
-        return candidate.resolve()
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 1000):
+            candidate = runs_dir / (stem if attempt == 1 else f"{stem}-{attempt}")
+            try:
+                candidate.mkdir()  # fails if it exists: two runs never share a folder
+            except FileExistsError:
+                continue
+            return candidate.resolve()
+    except OSError as error:  # a file or a device (/dev/null) in the way, a read-only or full disk
+        reason = "it is not a folder" if runs_dir.exists() and not runs_dir.is_dir() else error.strerror or error
+        raise WorkbenchError(f"Cannot create a run folder in {runs_dir}: {reason}. Set "
+                             "train.runs_dir (or --out) to a folder you can write to.") from None
     raise WorkbenchError(f"Cannot create a run folder in {runs_dir}: too many runs named {stem}.")
 
 
@@ -76,10 +81,13 @@ class RunWriter(Callback):
     def __init__(self, run_dir: Path, events_offset: int | None = None):
         self.run_dir = Path(run_dir)
         path = self.run_dir / "metrics.jsonl"
-        if events_offset is not None and path.exists():
-            with open(path, "r+b") as handle:
-                handle.truncate(events_offset)
-        self._events = open(path, "ab")
+        try:
+            if events_offset is not None and path.exists():
+                with open(path, "r+b") as handle:
+                    handle.truncate(events_offset)
+            self._events = open(path, "ab")
+        except OSError as error:
+            raise write_error(error, path) from None
 
     def events_offset(self) -> int:
         """Bytes of metrics.jsonl written so far (everything is flushed per line)."""
@@ -92,8 +100,11 @@ class RunWriter(Callback):
         record = {"event": event}
         record.update((key, value) for key, value in payload.items() if key != "predictions"
                       and (key != "summary" or event == "fit_end"))
-        self._events.write(json.dumps(record, ensure_ascii=False, default=_plain).encode() + b"\n")
-        self._events.flush()
+        try:
+            self._events.write(json.dumps(record, ensure_ascii=False, default=_plain).encode() + b"\n")
+            self._events.flush()
+        except OSError as error:  # a half line may be left: readers skip it, a resume truncates it
+            raise write_error(error, self._events.name) from None
 
     def _write_summary(self, payload: dict[str, Any]) -> None:
         atomic_write_json(self.run_dir / "summary.json", payload["summary"])
@@ -122,9 +133,14 @@ class RunWriter(Callback):
         self._write_summary(payload)
 
     def on_exception(self, payload: dict[str, Any]) -> None:
-        self._log("exception", payload)
-        atomic_write_text(self.run_dir / "error.txt", payload["traceback"])
-        self._write_summary(payload)
+        try:
+            self._log("exception", payload)
+            atomic_write_text(self.run_dir / "error.txt", payload["traceback"])
+            self._write_summary(payload)
+        except OSError:
+            # The error being reported may be this very disk (full, read-only): it is raised to the user
+            # anyway, and the run folder keeps its last complete files, so its last checkpoint resumes.
+            pass
 
 
 def _plain(value: Any) -> Any:

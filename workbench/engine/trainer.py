@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from workbench.atomic import atomic_write_json
+from workbench.atomic import atomic_write_json, remove_leftover_temp_files
 from workbench.config import ExperimentConfig, check, config_to_dict, save_config
 from workbench.data import check_dataset, collate_batch, make_loader, prepare_data
 from workbench.engine import distributed
@@ -68,6 +68,22 @@ _SPLIT_FREE_DATA_KEYS = frozenset({"root", "num_workers", "cache_mb", "augment"}
 
 class TrainingDiverged(WorkbenchError):
     """A loss term became NaN or infinite; the message names the term, the network and the step."""
+
+
+class OutOfMemory(WorkbenchError):
+    """The CPU allocator or the GPU ran out of memory; the message names the stage, epoch, batch and batch size."""
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    # The CPU allocator raises a plain RuntimeError: "DefaultCPUAllocator: can't allocate memory: ...".
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def derived_seed(seed: int, *parts: object) -> int:
@@ -199,6 +215,7 @@ class Trainer:
             record = RunRecord.open(run_dir)
             if record.summary.get("status") == "finished":
                 raise WorkbenchError(f"{record.path} has finished training; there is nothing to resume.")
+            remove_leftover_temp_files(record.path)  # of writes the kill or crash interrupted
             found = (record.path, check(record.config), _resume_point(record), record.summary)
         path, cfg, resume_point, previous_summary = distributed.from_main(found, context)
         if resume_point["checkpoint"] is not None:
@@ -225,6 +242,7 @@ class Trainer:
         self._stopped = False
         self._stage: str | None = None
         self._step = 0
+        self._position: tuple[int, int | None] = (0, None)  # epoch, batch (None: validating) for error messages
         self._previous_summary: dict[str, Any] = {}
         self._results: dict[str, dict[str, Any]] = {}
         self._retrieval: dict[str, Any] | None = None
@@ -232,6 +250,18 @@ class Trainer:
         self._timings: dict[str, float] = {}
         self._summary_base: dict[str, Any] = {"run_dir": str(self.run_dir), "name": self.run_dir.name,
                                               "objective": describe_objective(self.cfg.loss)}
+
+    def _out_of_memory(self, error: BaseException) -> OutOfMemory:
+        """The allocator's error as one message: where it happened and what to change."""
+        if getattr(self, "device", None) is not None and self.device.type == "cuda":
+            torch.cuda.empty_cache()  # what the failed batch held goes back, for the app and the next run
+        epoch, batch = self._position
+        where = f"{self._stage} stage" if self._stage else "the start (building the networks)"
+        if self._stage and epoch:
+            where += f", epoch {epoch}, " + (f"batch {batch}" if batch else "validation")
+        return OutOfMemory(f"Out of memory at the {where}, batch size {self.cfg.train.batch_size}: try a smaller "
+                           "batch (train.batch_size) or network. The run resumes from its last checkpoint "
+                           f"(workbench train --resume {self.run_dir}). ({_first_line(error)})")
 
     def request_stop(self) -> None:
         """End the run after the current batch, leaving a resumable checkpoint (thread-safe)."""
@@ -270,15 +300,18 @@ class Trainer:
             # Only rank 0 validated: every rank returns its summary. The others wait for it here, so none
             # exits before rank 0 has written the run folder (torchrun ends every rank when one exits non-zero).
             return distributed.from_main(summary, self._dist)
-        except Exception as error:
+        except Exception as caught:
             self._add_time("total", time.perf_counter() - started)
+            error = self._out_of_memory(caught) if _is_out_of_memory(caught) else caught
             message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
             self._hooks.call("on_exception", {"message": message, "traceback": traceback.format_exc(),
                                               "stage": self._stage, "step": self._step,
                                               "summary": self._summary("failed", error=message)})
             if isinstance(error, TrainingDiverged):  # all ranks raise it at the same batch: wait for rank 0's record
                 distributed.barrier(self._dist)
-            raise
+            if error is caught:
+                raise
+            raise error from caught
         finally:
             if self._writer is not None:
                 self._writer.close()
@@ -498,6 +531,7 @@ class Trainer:
             for batch in loader:
                 batch_number += 1
                 self._step += 1
+                self._position = (epoch, batch_number)
                 payload = self._train_step(stage, learners, batch, epoch, batch_number, len(batches))
                 now = time.perf_counter()
                 payload["seconds"] = now - tick
@@ -508,6 +542,7 @@ class Trainer:
             if self._stop_agreed():
                 checkpoint(epoch - 1, batch_number, False)  # validation too waits for the resume
                 break
+            self._position = (epoch, None)  # validating
             improved = self._validation_epoch(stage, learners, epoch, best, metric) if self._dist.is_main else False
             # The other ranks wait here while rank 0 validates; its verdict drives everyone's early stopping.
             improved = distributed.from_main(improved, self._dist)

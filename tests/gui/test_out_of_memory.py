@@ -1,0 +1,37 @@
+"""An out-of-memory error in a run started from the window: one message, the window stays usable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QMessageBox
+
+from workbench.engine import trainer as trainer_module
+from workbench.engine.runs import RunRecord
+
+CPU_ALLOCATOR_ERROR = ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
+                       "tried to allocate 88167950336 bytes. Error code 12 (Cannot allocate memory)")
+
+
+def test_out_of_memory_shows_where_and_what_to_do_and_the_window_stays_responsive(make_window, make_tiny_config,
+                                                                                   qtbot, monkeypatch):
+    def allocator_fails(*_args, **_kwargs):
+        raise RuntimeError(CPU_ALLOCATOR_ERROR)
+
+    window = make_window(make_tiny_config())
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module, "_optimizer_step", allocator_fails)
+        with qtbot.waitSignal(window.controller.run_failed, timeout=60_000):
+            window.start_run()
+
+    dialog = window.error_dialog
+    assert isinstance(dialog, QMessageBox) and dialog.isVisible()
+    assert dialog.text().startswith("Out of memory at the teacher stage, epoch 1, batch 1, batch size 8: try a "
+                                    "smaller batch (train.batch_size) or network.")
+    assert RunRecord.open(Path(window.run_dir)).status == "failed"
+    # The window is usable at once: Start is enabled again and the next run trains.
+    assert window.start_action.isEnabled() and not window.is_running()
+    dialog.accept()
+    with qtbot.waitSignal(window.run_finished, timeout=60_000) as finished:
+        assert window.start_run()
+    assert finished.args[0]["status"] == "finished"
