@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from workbench.config import TASKS
 from workbench.errors import WorkbenchError
 
 EXIT_USER_ERROR = 2
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="write the built-in sample dataset")
     sample.add_argument("dir", help="folder to create")
+    sample.add_argument("--task", choices=TASKS, default="classification",
+                        help="classification (class folders, default), vqa or segmentation (manifests)")
     sample.add_argument("--classes", type=int, default=6, help="number of classes (default 6)")
     sample.add_argument("--per-class", type=int, default=80, help="samples per class (default 80)")
     sample.add_argument("--image-size", type=int, default=32, help="image side in pixels (default 32)")
@@ -44,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--config", help="a config file whose [data] settings to use")
     check.add_argument("--seed", type=int, default=0, help="seed of the validation split (default 0)")
+    check.add_argument("--task", choices=TASKS, help="the task (default: from --config, else read from the manifest's "
+                                                    "columns: answer = vqa, mask = segmentation)")
 
     config = commands.add_parser("config", help="print a complete, commented default config for a dataset")
     config.add_argument("--data", required=True, help="dataset folder")
@@ -52,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("--out", help="write to this file instead of printing")
     config.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE.py",
                         help="a plug-in file whose loss terms and encoders the config lists (repeatable)")
+    config.add_argument("--task", choices=TASKS, help="the task (default: read from the manifest's columns)")
 
     train = commands.add_parser("train", help="train headless: teacher, then the student and its baseline")
     train.add_argument("config", nargs="?", help="config file (TOML); not needed with --resume")
@@ -126,7 +132,17 @@ def _no_display() -> bool:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from workbench.data import write_sample_dataset
+    from workbench.data.sample_tasks import write_segmentation_sample, write_vqa_sample
 
+    if args.task != "classification":
+        writer = write_vqa_sample if args.task == "vqa" else write_segmentation_sample
+        options = {"image_size": args.image_size, "seed": args.seed}
+        if args.image_noise is not None:
+            options["image_noise"] = args.image_noise
+        root = writer(Path(args.dir), **options)
+        print(f"Wrote the {args.task} sample dataset to {root}")
+        print(f"Next: workbench check {root}")
+        return 0
     options = {}
     if args.image_noise is not None:
         options["image_noise"] = args.image_noise
@@ -141,10 +157,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from workbench.config import DataConfig, load_config
-    from workbench.data import check_dataset
+    from workbench.data import check_dataset, detect_task
 
-    data_cfg = load_config(args.config).data if args.config else DataConfig()
+    data_cfg = load_config(args.config).data if args.config else DataConfig(task=detect_task(args.dir))
     data_cfg.root = args.dir
+    data_cfg.task = args.task or data_cfg.task
     report = check_dataset(Path(args.dir), data_cfg, seed=args.seed)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
@@ -160,10 +177,10 @@ def _split_fields(text: str | None) -> list[str] | None:
 def _cmd_config(args: argparse.Namespace) -> int:
     from workbench.atomic import atomic_write_text
     from workbench.config import DataConfig, config_to_toml, default_config
-    from workbench.data import check_dataset
+    from workbench.data import check_dataset, detect_task
     from workbench.plugins import load_plugins
 
-    data_cfg = DataConfig(root=str(Path(args.data).resolve()))
+    data_cfg = DataConfig(root=str(Path(args.data).resolve()), task=args.task or detect_task(args.data))
     report = check_dataset(Path(args.data), data_cfg, seed=0)
     if not report.trainable:
         raise WorkbenchError(f"{args.data} has nothing trainable; run `workbench check {args.data}` to see why.")

@@ -618,18 +618,24 @@ def default_encoders(fields: list[str], kinds: dict[str, str], shapes: dict[str,
 
 def default_config(report: Any = None, teacher_fields: list[str] | None = None,
                    student_fields: list[str] | None = None) -> ExperimentConfig:
-    """A complete config for a checked dataset: teacher on all fields fused, student on the image field."""
+    """A complete config for a checked dataset: teacher on all fields fused, student on the image field
+    (VQA: the image and the question), for the report's task."""
     cfg = ExperimentConfig()
     if report is None:
         return cfg
     index = report.index
     cfg.data.root = str(index.root)
+    cfg.data.task = getattr(report, "task", "classification")
     kinds = {name: info.kind for name, info in index.fields.items()}
     shapes = {name: getattr(info, "shape", None) for name, info in index.fields.items()}
     available = list(index.fields)
     teacher = teacher_fields or available
     image_fields = [name for name in available if kinds[name] == "image"]
-    student = student_fields or (image_fields[:1] or available[:1])
+    # A VQA student sees the image and the question; the teacher also the extra fields (e.g. a caption).
+    asked = ["question"] if cfg.data.task == "vqa" and "question" in kinds else []
+    student = student_fields or (image_fields[:1] + asked or available[:1])
+    if cfg.data.task == "segmentation":
+        cfg.train.early_stopping_metric = "val_miou"
     for key, chosen in (("teacher.fields", teacher), ("student.fields", student)):
         unknown = [name for name in chosen if name not in kinds]
         if unknown:

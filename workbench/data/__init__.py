@@ -8,7 +8,7 @@ from workbench.data.dataset import PairedDataset, PreparedData, collate_batch, d
 from workbench.data.index import FIELD_KINDS, DatasetIndex, FieldInfo, Problem, Sample
 from workbench.data.preprocessing import Preprocessing
 from workbench.data.sample import write_sample_dataset
-from workbench.data.scan import scan_dataset
+from workbench.data.scan import detect_task, scan_dataset
 from workbench.data.text import Tokenizer
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "check_dataset",
     "collate_batch",
     "dataset_fingerprint",
+    "detect_task",
     "make_loader",
     "prepare_data",
     "scan_dataset",

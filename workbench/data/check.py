@@ -29,6 +29,7 @@ class DatasetReport:
     seed: int = 0
     text_max_length: int = 32
     skipped: int = 0  # samples left out because of an error
+    task: str = "classification"
     errors: int = field(init=False)
     warnings: int = field(init=False)
 
@@ -54,6 +55,9 @@ class DatasetReport:
             "warnings": self.warnings,
             "trainable": self.trainable,
             "advice": self.advice,
+            "task": self.task,
+            "out_of_vocabulary": self.index.out_of_vocabulary,
+            "mask_classes": self.index.target_names,
         }
 
     def format_text(self) -> str:
@@ -64,8 +68,16 @@ class DatasetReport:
             f"Layout    {layout}",
             f"Samples   {sum(len(indices) for indices in self.splits.values())} usable, {self.skipped} skipped",
             "",
-            f"Classes ({len(self.class_counts)})",
         ]
+        if self.task == "vqa":
+            lines.append(f"Answers ({len(self.class_counts)} classes; {index.out_of_vocabulary} sample(s) with an "
+                         "out-of-vocabulary answer left out)")
+        elif self.task == "segmentation":
+            names = index.target_names or []
+            lines += [f"Mask classes ({len(names)}): " + ", ".join(f"{i} {name}" for i, name in enumerate(names)),
+                      "", f"Images by main class ({len(self.class_counts)})"]
+        else:
+            lines.append(f"Classes ({len(self.class_counts)})")
         width = max([len("class"), *(len(name) for name in self.class_counts)])
         if self.class_counts:
             lines.append(f"  {'class':<{width}}  {'train':>6} {'val':>6} {'test':>6} {'total':>6}")
@@ -111,10 +123,12 @@ def check_dataset(root: str | os.PathLike, data_cfg: Any, seed: int) -> DatasetR
     index = scan_dataset(root, data_cfg)
     problems = list(index.problems)
     splits, split_source = assign_splits(index, data_cfg.val_fraction, seed, problems)
-    dropped = _check_classes(index, splits, problems)
+    # A segmentation sample's label is only its mask's main class: no class is unlearnable for lack of one.
+    dropped = _check_classes(index, splits, problems) if index.target_names is None else 0
     # Errors first, then warnings; each in path order, so that a folder's problems read together.
     problems.sort(key=lambda p: (p.severity != "error", p.path))
-    skipped = len({p.sample_id for p in problems if p.severity == "error" and p.sample_id}) + dropped
+    skipped = (len({p.sample_id for p in problems if p.severity == "error" and p.sample_id}) + dropped
+               + index.out_of_vocabulary)
     class_counts = {name: {"train": 0, "val": 0, "test": 0, "total": 0} for name in index.class_names}
     for split, indices in splits.items():
         for i in indices:
@@ -141,6 +155,7 @@ def check_dataset(root: str | os.PathLike, data_cfg: Any, seed: int) -> DatasetR
         seed=seed,
         text_max_length=data_cfg.text_max_length,
         skipped=skipped,
+        task=getattr(data_cfg, "task", "classification"),
     )
 
 
@@ -281,7 +296,7 @@ def _trainability(index: DatasetIndex, splits: dict[str, list[int]]) -> tuple[bo
             "<name>.txt captions), or write a manifest.csv with a 'label' column; `workbench sample DIR` writes an example."
         )
     train_classes = {index.samples[i].label for i in splits["train"]}
-    if len(train_classes) < 2:
+    if index.target_names is None and len(train_classes) < 2:
         return False, f"Only {len(train_classes)} class has training samples; a classifier needs at least 2 classes."
     if not splits["val"]:
         return False, "No validation samples: add a val/ split, or set data.val_fraction above 0 with at least 2 samples per class."

@@ -9,12 +9,15 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from workbench.data.check import DatasetReport, check_dataset
 from workbench.data.index import DatasetIndex, FieldInfo
-from workbench.data.preprocessing import Preprocessing
+from workbench.data.image import draw_geometry
+from workbench.data.masks import read_mask, resize_mask, shift_mask
+from workbench.data.preprocessing import ImageProcessor, Preprocessing
 from workbench.data.text import PAD_ID
 from workbench.errors import WorkbenchError
 
@@ -23,6 +26,8 @@ class PairedDataset(Dataset):
     """``dataset[i]`` -> ``{field: tensor, ..., "label": int, "index": int}`` (``index`` into ``index.samples``).
 
     The fields are those of ``preprocessing``: a field that no network reads is never decoded.
+    For segmentation (``index.target_names`` set) ``label`` is the mask: int64 (H, W) class ids on
+    the image grid, 255 = ignore; augmentation flips and shifts the images and the mask together.
     """
 
     def __init__(
@@ -38,6 +43,10 @@ class PairedDataset(Dataset):
         self.augment = augment
         self.class_names = list(class_names)
         class_ids = {name: i for i, name in enumerate(class_names)}
+        self._masks = ([index.samples[i].meta["mask"] for i in self.sample_indices]
+                       if index.target_names is not None else None)
+        images = [p for p in preprocessing.processors.values() if isinstance(p, ImageProcessor)]
+        self._mask_grid = images[0] if images else None  # masks are resized and cached as this image field
         # Only what __getitem__ needs, so that DataLoader workers receive little.
         self._items = [
             (
@@ -61,12 +70,36 @@ class PairedDataset(Dataset):
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         label, raw_values = self._items[position]
+        if self._masks is not None:
+            return self._segmentation_item(position, raw_values)
         item: dict[str, Any] = {
             name: self.preprocessing.encode(name, raw, augment=self.augment) for name, raw in raw_values.items()
         }
         item["label"] = label
         item["index"] = self.sample_indices[position]
         return item
+
+    def _segmentation_item(self, position: int, raw_values: dict[str, str]) -> dict[str, Any]:
+        if self._mask_grid is None:
+            raise WorkbenchError("segmentation needs an image field in the networks' fields: the mask is "
+                                 "predicted on its grid")
+        mask = torch.from_numpy(self.mask(position).astype(np.int64))
+        geometry = draw_geometry(mask.shape[0]) if self.augment else None
+        item: dict[str, Any] = {name: self.preprocessing.encode(name, raw, augment=self.augment, geometry=geometry)
+                                for name, raw in raw_values.items()}
+        item["label"] = shift_mask(mask, *geometry) if geometry is not None else mask
+        item["index"] = self.sample_indices[position]
+        return item
+
+    def mask(self, position: int) -> np.ndarray:
+        """The sample's mask on the image grid, uint8 (H, W) (decoded once, then cached with the images)."""
+        grid = self._mask_grid
+        key = ("mask", self._masks[position])
+        mask = grid.cache.get(key)
+        if mask is None:
+            mask = resize_mask(read_mask(self._masks[position], grid.max_pixels), grid.size)
+            grid.cache.put(key, mask)
+        return mask
 
 
 def collate_batch(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
@@ -134,7 +167,7 @@ def prepare_data(data_cfg: Any, seed: int, report: DatasetReport | None = None,
         # A view of the index with only the used fields: the samples (and their values) are shared.
         index = dataclasses.replace(index, fields={name: info for name, info in index.fields.items() if name in fields})
     preprocessing = Preprocessing.fit(index, report.splits["train"], data_cfg, seed)
-    class_names = list(index.class_names)
+    class_names = list(index.target_names or index.class_names)
 
     def build(split: str, augment: bool = False) -> PairedDataset:
         return PairedDataset(index, report.splits[split], preprocessing, class_names, augment)

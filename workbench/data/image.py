@@ -98,18 +98,30 @@ def decode_uint8(source: str | Path | Image.Image, size: int, grayscale: bool, m
     return array[:, :, None] if array.ndim == 2 else array
 
 
-def augment_uint8(array: np.ndarray, generator: torch.Generator | None = None) -> torch.Tensor:
+Geometry = tuple[bool, int, int, int]  # horizontal flip, padding, crop top, crop left
+
+
+def draw_geometry(height: int, generator: torch.Generator | None = None) -> Geometry:
+    """The random flip and shifted crop of one augmentation (a segmentation mask reuses them)."""
+    flip = bool(torch.rand((), generator=generator) < 0.5)
+    pad = max(1, height // 8)
+    top, left = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=generator))
+    return flip, pad, top, left
+
+
+def augment_uint8(array: np.ndarray, generator: torch.Generator | None = None,
+                  geometry: Geometry | None = None) -> torch.Tensor:
     """Light training augmentation on (H, W, C) uint8: flip, shifted crop, brightness/contrast jitter.
 
+    ``geometry`` (from ``draw_geometry``) fixes the flip and crop, e.g. to those of the sample's mask.
     Returns float32 (C, H, W) in [0, 1].
     """
     image = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 255.0
-    if torch.rand((), generator=generator) < 0.5:
-        image = image.flip(-1)
     height, width = image.shape[1:]
-    pad = max(1, height // 8)
+    flip, pad, top, left = geometry or draw_geometry(height, generator)
+    if flip:
+        image = image.flip(-1)
     padded = torch.nn.functional.pad(image[None], (pad, pad, pad, pad), mode="reflect")[0]
-    top, left = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=generator))
     image = padded[:, top : top + height, left : left + width]
     brightness, contrast = (1.0 + 0.4 * (torch.rand(2, generator=generator) - 0.5)).tolist()
     mean = image.mean()

@@ -91,6 +91,8 @@ class DatasetIndex:
     problems: list[Problem] = field(default_factory=list)
     # Decoded caption files by absolute path, filled by the scan so that no file is read twice.
     text_cache: dict[str, str] = field(default_factory=dict, repr=False)
+    target_names: list[str] | None = None  # segmentation: the mask classes by id (classes.txt)
+    out_of_vocabulary: int = 0  # VQA: samples left out because their answer is not among the classes
 
     def text(self, sample: Sample, name: str) -> str:
         """The text of a text field: inline, or the caption file's (decoded UTF-8, with replacement)."""

@@ -14,7 +14,7 @@ from PIL import Image
 
 from workbench.atomic import atomic_write_json
 from workbench.data.audio import LogMel, read_audio
-from workbench.data.image import augment_uint8, decode_uint8
+from workbench.data.image import Geometry, augment_uint8, decode_uint8
 from workbench.data.index import DatasetIndex, FieldInfo
 from workbench.data.text import Tokenizer
 from workbench.errors import WorkbenchError
@@ -73,21 +73,22 @@ class ImageProcessor:
             self.cache.put(key, array)
         return array
 
-    def to_tensor(self, array: np.ndarray, augment: bool = False) -> torch.Tensor:
+    def to_tensor(self, array: np.ndarray, augment: bool = False, geometry: Geometry | None = None) -> torch.Tensor:
         if augment:
-            image = augment_uint8(array)
+            image = augment_uint8(array, geometry=geometry)
         else:
             image = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 255.0
         return (image - self.mean) / self.std
 
-    def encode(self, raw: str | os.PathLike | Image.Image | np.ndarray, augment: bool = False) -> torch.Tensor:
+    def encode(self, raw: str | os.PathLike | Image.Image | np.ndarray, augment: bool = False,
+               geometry: Geometry | None = None) -> torch.Tensor:
         if isinstance(raw, np.ndarray):
             raw = Image.fromarray(raw)
         if isinstance(raw, Image.Image):
             array = decode_uint8(raw, self.size, self.grayscale, self.max_pixels)
         else:
             array = self.load(os.fspath(raw))
-        return self.to_tensor(array, augment)
+        return self.to_tensor(array, augment, geometry)
 
     def fit(self, paths: list[str]) -> None:
         total = torch.zeros(self.channels, dtype=torch.float64)
@@ -260,14 +261,16 @@ class Preprocessing:
                 processor.fit([index.samples[i].values[name] for i in subset])
         return fitted
 
-    def encode(self, field: str, raw_value: Any, augment: bool = False) -> torch.Tensor:
+    def encode(self, field: str, raw_value: Any, augment: bool = False, geometry: Geometry | None = None
+               ) -> torch.Tensor:
         """The tensor for one raw input: an image path or PIL image, a text, a sound file or
-        ``(samples, rate)``, an .npy path or array. ``augment`` applies to training images only."""
+        ``(samples, rate)``, an .npy path or array. ``augment`` applies to training images only;
+        ``geometry`` fixes its flip and crop (those of a segmentation mask)."""
         processor = self.processors.get(field)
         if processor is None:
             raise WorkbenchError(f"unknown field {field!r}; this preprocessing has {', '.join(self.processors)}")
         if isinstance(processor, ImageProcessor):
-            return processor.encode(raw_value, augment)
+            return processor.encode(raw_value, augment, geometry)
         return processor.encode(raw_value)
 
     def set_cache_budget(self, cache_mb: int) -> None:

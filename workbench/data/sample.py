@@ -11,12 +11,14 @@ files are byte-identical for a given seed and set of options.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -88,13 +90,7 @@ def write_sample_dataset(
     for name, share in (("image_noise", image_noise), ("caption_noise", caption_noise)):
         if not 0.0 <= share <= 1.0:
             raise WorkbenchError(f"{name} is a share between 0 and 1, not {share}")
-    target = Path(root).expanduser().absolute()
-    if target.exists() and not (target / MARKER).is_file() and (not target.is_dir() or any(target.iterdir())):
-        raise WorkbenchError(f"{target} exists and is not an earlier sample dataset; choose a new or empty folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and move it in at the end, so that a failure leaves no half dataset.
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with staged_folder(root) as staging:
         for k in range(classes):
             shape = SHAPES[k]
             (staging / shape).mkdir()
@@ -119,13 +115,26 @@ def write_sample_dataset(
             "audio": audio, "image_noise": image_noise, "caption_noise": caption_noise,
         }  # fmt: skip
         (staging / MARKER).write_text(json.dumps(options, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return Path(root).expanduser().absolute()
+
+
+@contextlib.contextmanager
+def staged_folder(root: str | os.PathLike) -> Iterator[Path]:
+    """A staging folder beside ``root`` (a new or empty folder, or an earlier sample dataset), moved to
+    ``root`` when the block ends: a failure leaves no half-written dataset."""
+    target = Path(root).expanduser().absolute()
+    if target.exists() and not (target / MARKER).is_file() and (not target.is_dir() or any(target.iterdir())):
+        raise WorkbenchError(f"{target} exists and is not an earlier sample dataset; choose a new or empty folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return target
 
 
 def _caption(shape: str, colour: str, texture: str, classes: int, caption_noise: float, rng: np.random.Generator) -> str:
@@ -148,12 +157,30 @@ def _caption(shape: str, colour: str, texture: str, classes: int, caption_noise:
 def _draw(shape: str, colour: str, texture: str, size: int, noisy: bool, rng: np.random.Generator) -> Image.Image:
     scale = 2  # drawn at twice the size and reduced, for smooth edges
     canvas = size * scale
-    image = Image.fromarray(_texture(texture, canvas, rng))
+    image = Image.fromarray(texture_background(texture, canvas, rng))
     draw = ImageDraw.Draw(image)
     radius = canvas * rng.uniform(0.22, 0.34)
     cx, cy = (rng.uniform(radius + 1, canvas - radius - 1) for _ in range(2))
     angle = rng.uniform(0, 2 * math.pi)
     fill = tuple(int(np.clip(c + rng.integers(-20, 21), 0, 255)) for c in COLOURS[colour])
+    draw_shape(draw, shape, fill, cx, cy, radius, angle)
+    image = image.resize((size, size), Image.Resampling.LANCZOS)
+    pixels = np.asarray(image).astype(np.float64)
+    if noisy:
+        if rng.random() < 0.5:
+            pixels += rng.normal(0.0, 110.0, pixels.shape)  # heavy noise drowns the shape
+        else:
+            # Occlusion: a grey patch hides most of the shape.
+            half = max(2, round(radius / scale * 0.85))
+            x, y = round(cx / scale), round(cy / scale)
+            pixels[max(0, y - half) : y + half, max(0, x - half) : x + half] = rng.uniform(90, 160)
+    pixels += rng.normal(0.0, 6.0, pixels.shape)
+    return Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8))
+
+
+def draw_shape(draw: ImageDraw.ImageDraw, shape: str, fill: tuple[int, ...] | int, cx: float, cy: float,
+               radius: float, angle: float) -> None:
+    """One shape centred at (cx, cy); the sample generators also draw it on a mask with a class id."""
     outline = max(1, round(radius * 0.3))
     box = (cx - radius, cy - radius, cx + radius, cy + radius)
     if shape == "circle":
@@ -168,18 +195,6 @@ def _draw(shape: str, colour: str, texture: str, size: int, noisy: bool, rng: np
             draw.polygon(_rotate(corners, angle, cx, cy), fill=fill)
     else:
         draw.polygon(_rotate(_outline(shape, radius), angle, cx, cy), fill=fill)
-    image = image.resize((size, size), Image.Resampling.LANCZOS)
-    pixels = np.asarray(image).astype(np.float64)
-    if noisy:
-        if rng.random() < 0.5:
-            pixels += rng.normal(0.0, 110.0, pixels.shape)  # heavy noise drowns the shape
-        else:
-            # Occlusion: a grey patch hides most of the shape.
-            half = max(2, round(radius / scale * 0.85))
-            x, y = round(cx / scale), round(cy / scale)
-            pixels[max(0, y - half) : y + half, max(0, x - half) : x + half] = rng.uniform(90, 160)
-    pixels += rng.normal(0.0, 6.0, pixels.shape)
-    return Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8))
 
 
 def _outline(shape: str, radius: float) -> list[tuple[float, float]]:
@@ -209,7 +224,7 @@ def _rotate(points: list[tuple[float, float]], angle: float, cx: float, cy: floa
     return [(cx + x * cos - y * sin, cy + x * sin + y * cos) for x, y in points]
 
 
-def _texture(texture: str, size: int, rng: np.random.Generator) -> np.ndarray:
+def texture_background(texture: str, size: int, rng: np.random.Generator) -> np.ndarray:
     """(size, size, 3) uint8 background in two muted random colours."""
     first, second = (rng.uniform(60, 200, 3) for _ in range(2))
     y, x = np.mgrid[0:size, 0:size]

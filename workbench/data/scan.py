@@ -21,6 +21,7 @@ import numpy as np
 
 from workbench.data.audio import AudioError, read_audio
 from workbench.data.image import ImageDecodeError, open_checked, to_mode
+from workbench.data.masks import IGNORE_INDEX, MaskError, check_mask, read_class_names
 from workbench.data.index import (
     AUDIO_EXTENSIONS,
     FIELD_KINDS,
@@ -38,6 +39,19 @@ from workbench.errors import WorkbenchError
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.jsonl")
 RESERVED_COLUMNS = ("label", "split")
+# Per task (data.task): the column holding each sample's target, and extra columns that are no input field.
+TARGET_COLUMNS = {"classification": "label", "vqa": "answer", "segmentation": "mask"}
+META_COLUMNS = {"vqa": ("question_type",)}
+_NO_TARGET = {
+    "classification": "sample has no label; fill in the 'label' column",
+    "vqa": "sample has no answer; fill in the 'answer' column",
+    "segmentation": "sample has no mask; name its mask PNG in the 'mask' column",
+}
+_NO_TARGET_COLUMN = {
+    "classification": "manifest has no 'label' column; add one with each sample's class name",
+    "vqa": "manifest has no 'answer' column; VQA needs each question's answer (and a 'question' column)",
+    "segmentation": "manifest has no 'mask' column; segmentation needs a mask PNG of class ids per image",
+}
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "test", "testing": "test"}
 _EXTENSIONS_BY_KIND = {kind: sorted(ext for ext, k in KIND_BY_EXTENSION.items() if k == kind) for kind in FIELD_KINDS}
 # A manifest value longer than this, or with a line break, is text even if it ends like a file name.
@@ -96,6 +110,11 @@ def scan_dataset(root: str | os.PathLike, data_cfg: Any) -> DatasetIndex:
         if kind not in FIELD_KINDS:
             raise WorkbenchError(f"unknown field type {kind!r} in data.field_types; use one of {', '.join(FIELD_KINDS)}")
     manifests = [name for name in MANIFEST_NAMES if (folder / name).is_file()]
+    task = getattr(data_cfg, "task", "classification")
+    if task != "classification" and not manifests:
+        needs = {"vqa": "image, question and answer", "segmentation": "image and mask (and optional text)"}[task]
+        raise WorkbenchError(f"data.task = {task} needs a manifest (manifest.csv or manifest.jsonl) in {folder} with "
+                             f"{needs} columns; `workbench sample --task {task} DIR` writes an example")
     if manifests:
         scanner: _Scanner = _ManifestScanner(folder, data_cfg, manifests[0])
         if len(manifests) > 1:
@@ -103,6 +122,35 @@ def scan_dataset(root: str | os.PathLike, data_cfg: Any) -> DatasetIndex:
     else:
         scanner = _ClassFolderScanner(folder, data_cfg)
     return scanner.scan()
+
+
+def detect_task(root: str | os.PathLike) -> str:
+    """The task a folder's manifest is written for, from its columns: ``answer`` (and no ``label``) is
+    vqa, ``mask`` is segmentation; anything else (class folders included) is classification."""
+    folder = Path(root).expanduser()
+    for name in MANIFEST_NAMES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            with path.open(encoding="utf-8-sig", errors="replace") as handle:
+                first = handle.readline()
+        except OSError:
+            return "classification"
+        if name.endswith(".jsonl"):
+            try:
+                columns = set(json.loads(first)) if first.strip() else set()
+            except (ValueError, TypeError):
+                return "classification"
+        else:
+            columns = {column.strip() for column in next(csv.reader([first]), [])}
+        if "label" in columns:
+            return "classification"
+        for task in ("vqa", "segmentation"):
+            if TARGET_COLUMNS[task] in columns:
+                return task
+        return "classification"
+    return "classification"
 
 
 @dataclass
@@ -114,6 +162,8 @@ class _Candidate:
     split: str | None
     values: dict[str, str]
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path shown, reason)
+    meta: dict[str, str] = field(default_factory=dict)
+    excluded: bool = False  # left out for a reason reported once for many samples (e.g. a rare VQA answer)
 
 
 @dataclass
@@ -188,6 +238,9 @@ class _Scanner:
         self.problems: list[Problem] = []
         self.fields: dict[str, FieldInfo] = {}
         self.texts: dict[str, str] = {}
+        self.task = getattr(data_cfg, "task", "classification")
+        self.target_names: list[str] | None = None  # segmentation: the mask classes, by id
+        self.out_of_vocabulary = 0  # VQA: samples left out because their answer is not a class
 
     def warn(self, path: str, reason: str, sample_id: str | None = None) -> None:
         self.problems.append(Problem(path, reason, "warning", sample_id))
@@ -201,6 +254,9 @@ class _Scanner:
     def candidates(self) -> list[_Candidate]:
         raise NotImplementedError
 
+    def _check_targets(self, candidates: list[_Candidate]) -> None:
+        """Task-specific checks of the targets, after the files (class folders: labels need none)."""
+
     def scan(self) -> DatasetIndex:
         candidates = self.candidates()
         for name in self.cfg.field_types:
@@ -208,12 +264,13 @@ class _Scanner:
                 self.warn(name, f"data.field_types names field {name!r}, which this dataset does not have")
         checks = self._check_files(candidates)
         self._settle_array_shapes(candidates, checks)
+        self._check_targets(candidates)
         samples = []
         for candidate in candidates:
             for path, reason in candidate.errors:
                 self.error(path, reason, candidate.id)
-            if not candidate.errors:
-                samples.append(Sample(candidate.id, candidate.label, candidate.split, candidate.values))
+            if not candidate.errors and not candidate.excluded:
+                samples.append(Sample(candidate.id, candidate.label, candidate.split, candidate.values, candidate.meta))
         return DatasetIndex(
             root=self.root,
             layout=self.layout,
@@ -222,6 +279,8 @@ class _Scanner:
             fields=self.fields,
             problems=self.problems,
             text_cache=self.texts,
+            target_names=self.target_names,
+            out_of_vocabulary=self.out_of_vocabulary,
         )
 
     def _check_files(self, candidates: list[_Candidate]) -> dict[str, _FileCheck]:
@@ -332,18 +391,35 @@ class _ManifestScanner(_Scanner):
         if rows is None:
             return []
         columns, records = rows
-        field_names = [c for c in columns if c not in RESERVED_COLUMNS]
+        target = TARGET_COLUMNS[self.task]
+        reserved = {target, "split", *META_COLUMNS.get(self.task, ())}
+        field_names = [c for c in columns if c not in reserved]
         for name in field_names:
             self.fields[name] = self._infer_field(name, [record[name] for _, record in records if name in record])
         if not self.fields:
-            self.error(self.manifest, "manifest has no field columns besides label/split; add e.g. an 'image' or 'text' column")
+            self.error(self.manifest, f"manifest has no field columns besides {target}/split; add e.g. an 'image' or "
+                                      "'text' column")
+        if self.task == "vqa" and "question" not in self.fields:
+            self.error(self.manifest, "manifest has no 'question' column; VQA needs the question asked about each "
+                                      "image")
         candidates: list[_Candidate] = []
         first_row_by_content: dict[tuple, str] = {}
         for row_id, record in records:
-            label = record.get("label", "").strip()
+            label = record.get(target, "").strip()
+            if self.task == "vqa":  # "Red", "red " and "red" are one answer
+                label = " ".join(label.lower().split())
             candidate = _Candidate(row_id, label, self._split(record.get("split", ""), row_id), {})
             if not label:
-                candidate.errors.append((row_id, "sample has no label; fill in the 'label' column"))
+                candidate.errors.append((row_id, _NO_TARGET[self.task]))
+            elif self.task == "segmentation":
+                candidate.label = ""  # the mask's main class, set when the mask is checked
+                path, problem = self.guard.resolve(label)
+                if problem:
+                    candidate.errors.append((label, problem))
+                candidate.meta["mask"] = path
+            for name in META_COLUMNS.get(self.task, ()):
+                if record.get(name, "").strip():
+                    candidate.meta[name] = record[name].strip()
             content = tuple(map(record.get, columns))
             if content in first_row_by_content:
                 candidate.errors.append((row_id, f"duplicate of {first_row_by_content[content]}; remove one of the rows"))
@@ -354,6 +430,56 @@ class _ManifestScanner(_Scanner):
             candidates.append(candidate)
         return candidates
 
+    def _check_targets(self, candidates: list[_Candidate]) -> None:
+        if self.task == "vqa":
+            self._keep_frequent_answers(candidates)
+        elif self.task == "segmentation":
+            self._check_masks(candidates)
+
+    def _keep_frequent_answers(self, candidates: list[_Candidate]) -> None:
+        """The ``data.answer_classes`` most frequent answers become the classes (ties: alphabetical);
+        samples with another answer are left out, one problem per such answer."""
+        usable = [c for c in candidates if not c.errors]
+        counts = Counter(c.label for c in usable)
+        kept = {answer for answer, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+                [:self.cfg.answer_classes]}
+        for answer in sorted(set(counts) - kept):
+            self.error(f"answer {answer!r}", f"{counts[answer]} sample(s) with this answer left out: it is not among "
+                                             f"the {self.cfg.answer_classes} most frequent answers (data.answer_classes)")
+        for candidate in usable:
+            if candidate.label not in kept:
+                candidate.excluded = True
+                self.out_of_vocabulary += 1
+
+    def _check_masks(self, candidates: list[_Candidate]) -> None:
+        """Every mask readable, of its image's size, with ids among classes.txt's; its main class is its label."""
+        names = read_class_names(self.root)
+        if isinstance(names, str):
+            self.error("classes.txt", names)
+            for candidate in candidates:
+                candidate.excluded = True
+            return
+        self.target_names = names
+        image_fields = [name for name, info in self.fields.items() if info.kind == "image"]
+        if not image_fields:
+            self.error(self.manifest, "segmentation needs an image column beside the mask column")
+        usable = [c for c in candidates if not c.errors]
+
+        def check(candidate: _Candidate) -> str | int:
+            image = candidate.values.get(image_fields[0]) if image_fields else None
+            try:
+                return check_mask(candidate.meta["mask"], image, len(names), self.cfg.max_image_pixels)
+            except (MaskError, OSError) as exc:
+                return str(exc)
+
+        workers = min(8, (os.cpu_count() or 1) + 2)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for candidate, outcome in zip(usable, pool.map(check, usable)):
+                if isinstance(outcome, str):
+                    candidate.errors.append((self.relative(candidate.meta["mask"]), outcome))
+                else:
+                    candidate.label = names[outcome]
+
     def _read_rows(self) -> tuple[list[str], list[tuple[str, dict[str, str]]]] | None:
         data = (self.root / self.manifest).read_bytes()
         try:
@@ -363,8 +489,8 @@ class _ManifestScanner(_Scanner):
             self.warn(self.manifest, f"not valid UTF-8 (byte {exc.start}); read with replacement characters, re-save it as UTF-8")
         reader = self._read_csv if self.manifest.endswith(".csv") else self._read_jsonl
         columns, records = reader(text)
-        if "label" not in columns:
-            self.error(self.manifest, "manifest has no 'label' column; add one with each sample's class name")
+        if TARGET_COLUMNS[self.task] not in columns:
+            self.error(self.manifest, _NO_TARGET_COLUMN[self.task])
             return None
         return columns, records
 
@@ -434,7 +560,8 @@ class _ManifestScanner(_Scanner):
     def _add_value(self, candidate: _Candidate, info: FieldInfo, raw: str) -> None:
         if info.source == "inline":
             if not raw.strip():
-                candidate.errors.append((candidate.id, f"empty caption in column {info.name!r}"))
+                what = "no question" if self.task == "vqa" and info.name == "question" else "empty caption"
+                candidate.errors.append((candidate.id, f"{what} in column {info.name!r}"))
             candidate.values[info.name] = raw
             return
         if not raw.strip():
