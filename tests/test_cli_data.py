@@ -83,3 +83,14 @@ def test_the_app_without_a_display_is_one_clear_error(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: No display found")
     assert "workbench sample, check, config, train" in err
+
+
+@pytest.mark.parametrize("task, student_fields", [("vqa", ["image", "question"]), ("segmentation", ["image"])])
+def test_sample_check_and_config_of_a_task(task, student_fields, tmp_path, capsys):
+    folder = tmp_path / task
+    assert main(["sample", "--task", task, str(folder), "--image-size", "16"]) == 0
+    assert main(["check", str(folder)]) == 0
+    assert "Trainable: yes" in capsys.readouterr().out
+    assert main(["config", "--data", str(folder), "--out", str(tmp_path / "exp.toml")]) == 0
+    cfg = config_from_dict(tomllib.loads((tmp_path / "exp.toml").read_text()))
+    assert cfg.data.task == task and cfg.student.fields == student_fields

@@ -34,13 +34,16 @@ class ObjectiveContext:
 
     ``teacher_dim`` is None when there is no teacher (a baseline run); ``image_shape``
     is (C, H, W) of the student's image field named by ``loss.reconstruction.field``,
-    or None when the student has no such field.
+    or None when the student has no such field. ``*_map_channels``: channels of the
+    networks' spatial feature maps (segmentation networks), else None.
     """
 
     num_classes: int
     teacher_dim: int | None
     student_dim: int
     image_shape: tuple[int, int, int] | None = None
+    student_map_channels: int | None = None
+    teacher_map_channels: int | None = None
 
 
 def objective_context(
@@ -54,7 +57,8 @@ def objective_context(
     if field in student.fields and spec is not None and spec["kind"] == "image":
         image_shape = (spec["channels"], spec["size"], spec["size"])
     teacher_dim = teacher.embed_dim if teacher is not None else None
-    return ObjectiveContext(num_classes, teacher_dim, student.embed_dim, image_shape)
+    return ObjectiveContext(num_classes, teacher_dim, student.embed_dim, image_shape,
+                            getattr(student, "map_channels", None), getattr(teacher, "map_channels", None))
 
 
 # --------------------------------------------------------------------------- formulas
@@ -268,7 +272,11 @@ class DecoupledKDTerm(LossTerm):
 
 @register_loss("feature")
 class HintTerm(LossTerm):
-    """FitNets hint: a learned linear regressor maps the student embedding onto the teacher's."""
+    """FitNets hint: a learned linear regressor maps the student embedding onto the teacher's.
+
+    Between segmentation networks the hint is on their spatial feature maps: a 1x1 convolution
+    maps the student's map onto the teacher's, and the distance is averaged over the locations.
+    """
 
     title = "Feature hint (FitNets)"
     weight: float = option(0.0, "FitNets hint: a learned projector maps the student embedding to the teacher's.",
@@ -278,15 +286,25 @@ class HintTerm(LossTerm):
 
     def __init__(self, options: Any, context: ObjectiveContext):
         super().__init__(options, context)
-        self.projector = nn.Linear(context.student_dim, context.teacher_dim)
+        self.spatial = context.student_map_channels is not None and context.teacher_map_channels is not None
+        if self.spatial:
+            self.projector: nn.Module = nn.Conv2d(context.student_map_channels, context.teacher_map_channels, 1)
+        else:
+            self.projector = nn.Linear(context.student_dim, context.teacher_dim)
 
     @classmethod
     def symbol(cls, options: Any) -> str:
         return f"Feature({'cos' if options.distance == 'cosine' else options.distance})"
 
     def forward(self, student: NetworkOutput, teacher: NetworkOutput, batch: dict) -> torch.Tensor:
-        hint = self.projector(student.embedding)
-        target = teacher.embedding.detach()
+        if self.spatial:
+            hint = self.projector(student.feature_map)
+            target = teacher.feature_map.detach()
+            if hint.shape[-2:] != target.shape[-2:]:
+                hint = F.interpolate(hint, size=target.shape[-2:], mode="bilinear", align_corners=False)
+        else:
+            hint = self.projector(student.embedding)
+            target = teacher.embedding.detach()
         if self.options.distance == "mse":
             return F.mse_loss(hint, target)
         return (1 - F.cosine_similarity(hint, target, dim=1)).mean()
@@ -472,7 +490,8 @@ def describe_objective(loss_cfg: Any) -> str:
 
 
 def _float32(output: NetworkOutput) -> NetworkOutput:
-    return NetworkOutput(output.logits.float(), output.embedding.float())
+    feature_map = output.feature_map.float() if output.feature_map is not None else None
+    return NetworkOutput(output.logits.float(), output.embedding.float(), feature_map)
 
 
 class Objective(nn.Module):

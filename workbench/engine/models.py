@@ -76,9 +76,21 @@ class ConvEncoder(nn.Module):
         super().__init__()
         _require_positive(width=width, depth=depth)
         self.body, self.out_dim = _conv_stack(spec["channels"], width, depth)
+        self.map_channels = [width * 2**stage for stage in range(depth)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each stage's output map, finest first (what a segmentation decoder needs)."""
+        maps = []
+        for layer in self.body:
+            if isinstance(layer, nn.AdaptiveAvgPool2d):
+                break
+            x = layer(x)
+            if isinstance(layer, nn.ReLU):
+                maps.append(x)
+        return maps
 
 
 class BasicBlock(nn.Module):
@@ -154,9 +166,19 @@ class ResNetEncoder(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.out_dim = in_width
+        self.map_channels = list(stage_widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.stages(self.stem(x)))
+
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each stage's output map, finest first."""
+        maps = []
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+            maps.append(x)
+        return maps
 
 
 @register_encoder("resnet18", modality="image")
@@ -395,8 +417,9 @@ class GatedFusion(nn.Module):
 
 
 class NetworkOutput(NamedTuple):
-    logits: torch.Tensor  # (B, num_classes)
+    logits: torch.Tensor  # (B, num_classes), or (B, num_classes, H, W) for segmentation
     embedding: torch.Tensor  # (B, embed_dim)
+    feature_map: torch.Tensor | None = None  # segmentation: (B, channels, h, w), the conditioned deepest map
 
 
 class Network(nn.Module):
@@ -423,6 +446,56 @@ class Network(nn.Module):
         features = [self.encoders[field](batch[field]) for field in self.fields]
         embedding = self.projection(self.fusion(features))
         return NetworkOutput(self.classifier(embedding), embedding)
+
+
+class SegmentationNetwork(nn.Module):
+    """Text-guided segmentation: the image encoder's maps, conditioned on the other fields, decoded per pixel.
+
+    The first image field's encoder gives a map per stage (``feature_maps``). The other fields'
+    encoders give vectors, which are fused (the network's ``fusion``) and modulate the deepest
+    map channel by channel (FiLM: ``map * (1 + gamma) + beta``): a phrase can thus say which
+    shape to segment. A light U-Net decoder goes back up, each step upsampling, concatenating
+    the stage's map and applying a 3x3 conv (``fusion_hidden`` channels), and a 1x1 conv gives
+    the class logits, upsampled to the input size. The embedding (what contrastive and relational
+    terms compare) is the pooled conditioned map, projected to ``embed_dim``.
+    """
+
+    def __init__(self, encoders: dict[str, nn.Module], image_field: str, fusion: nn.Module | None, embed_dim: int,
+                 num_classes: int, width: int, dropout: float):
+        super().__init__()
+        self.fields = list(encoders)
+        self.image_field = image_field
+        self.encoders = nn.ModuleDict(encoders)
+        self.fusion = fusion
+        channels = list(encoders[image_field].map_channels)
+        self.map_channels = channels[-1]
+        self.film = nn.Linear(fusion.out_dim, 2 * channels[-1]) if fusion is not None else None
+        self.up = nn.ModuleList()
+        below = channels[-1]
+        for skip in reversed(channels[:-1]):
+            self.up.append(nn.Sequential(nn.Conv2d(below + skip, width, 3, padding=1, bias=False),
+                                         nn.BatchNorm2d(width), nn.ReLU(inplace=True)))
+            below = width
+        self.head = nn.Sequential(nn.Dropout2d(dropout), nn.Conv2d(below, num_classes, 1))
+        self.projection = nn.Linear(channels[-1], embed_dim)
+        self.embed_dim = embed_dim
+        self.num_classes = num_classes
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> NetworkOutput:
+        image = batch[self.image_field]
+        maps = self.encoders[self.image_field].feature_maps(image)
+        deepest = maps[-1]
+        if self.film is not None:
+            vectors = [self.encoders[field](batch[field]) for field in self.fields if field != self.image_field]
+            gamma, beta = self.film(self.fusion(vectors)).chunk(2, dim=1)
+            deepest = deepest * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        x = deepest
+        for block, skip in zip(self.up, reversed(maps[:-1])):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        logits = F.interpolate(self.head(x), size=image.shape[-2:], mode="bilinear", align_corners=False)
+        embedding = self.projection(deepest.mean((2, 3)))
+        return NetworkOutput(logits, embedding, deepest)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
@@ -488,9 +561,28 @@ def build_network(
             known = ", ".join(input_specs) or "none"
             raise ConfigError(f"the data has no field {field!r} (its fields: {known})", f"{prefix}fields")
         encoders[field] = _build_encoder(net_cfg, field, input_specs[field], f"{prefix}encoders.{field}")
+    if spatial:
+        return _segmentation_network(net_cfg, encoders, input_specs, num_classes, prefix)
     in_dims = [encoder.out_dim for encoder in encoders.values()]
     fusion = FUSIONS[net_cfg.fusion](in_dims, net_cfg.fusion_hidden, net_cfg.dropout)
     return Network(encoders, fusion, net_cfg.embed_dim, num_classes, net_cfg.dropout)
+
+
+def _segmentation_network(net_cfg: Any, encoders: dict[str, nn.Module], input_specs: dict[str, dict[str, Any]],
+                          num_classes: int, prefix: str) -> SegmentationNetwork:
+    images = [field for field in encoders if input_specs[field]["kind"] == "image"]
+    if not images:
+        raise ConfigError("segmentation predicts a class per pixel of an image: give the network an image field",
+                          f"{prefix}fields")
+    image_field = images[0]
+    if not hasattr(encoders[image_field], "feature_maps"):
+        spatial = sorted(name for name, cls in ENCODERS.items() if hasattr(cls, "feature_maps"))
+        raise ConfigError(f"the {image_field!r} encoder keeps no spatial maps, which segmentation decodes; use one "
+                          f"of: {', '.join(spatial)}", f"{prefix}encoders.{image_field}.type")
+    others = [encoders[field].out_dim for field in encoders if field != image_field]
+    fusion = FUSIONS[net_cfg.fusion](others, net_cfg.fusion_hidden, net_cfg.dropout) if others else None
+    return SegmentationNetwork(encoders, image_field, fusion, net_cfg.embed_dim, num_classes, net_cfg.fusion_hidden,
+                               net_cfg.dropout)
 
 
 def _build_encoder(net_cfg: Any, field: str, spec: dict[str, Any], key: str) -> nn.Module:
