@@ -78,6 +78,15 @@ def test_try_it_gives_the_checkpoints_prediction(qtbot, run_dir):
     assert f"student</b>: {best}" in view.result.text()
     assert set(view.bars.bars) == {"teacher", "student", "baseline"}
 
+    # A failed prediction leaves no bars of the earlier one behind.
+    image_field = next(field for field in view.input_fields() if fields[field].kind == "image")
+    broken = Path(view.run_dir) / "not-an-image.png"
+    broken.write_bytes(b"not a png")
+    view.set_input(image_field, str(broken))
+    with qtbot.waitSignal(view.failed, timeout=20_000):
+        qtbot.mouseClick(view.predict_button, Qt.MouseButton.LeftButton)
+    assert view.bars.bars == {} and "best checkpoints" in view.title.text()
+
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_results_view_on_a_real_run_with_export(qtbot, run_dir, tmp_path):

@@ -42,7 +42,7 @@ def test_past_run_lists_every_validation_epoch(view):
                            ("student", 3)]
     assert view.epoch_slider.value() == len(view.epochs) - 1
     assert view.gallery_model.rowCount() == COUNT
-    assert view.count_label.text() == f"{COUNT} of {COUNT} samples"
+    assert view.count_label.text().startswith(f"{COUNT} of {COUNT} samples · tiles: image (")
 
 
 def test_clicking_a_confusion_cell_filters_the_gallery_to_that_cell(qtbot, view):
@@ -113,8 +113,8 @@ def test_tile_click_shows_the_sample_in_detail_with_top_k_bars(qtbot, view):
     assert set(view.detail.bars.bars) == {"teacher", "student", "baseline"}
     heights = view.detail.bars.bars["student"].opts["height"]
     assert heights[0] == pytest.approx(view.predictions.probs["student"][7].max())
-    qtbot.waitUntil(lambda: view.detail.images.itemAt(0).widget().pixmap() is not None
-                    and not view.detail.images.itemAt(0).widget().pixmap().isNull(), timeout=3000)
+    qtbot.waitUntil(lambda: view.detail.picture(0).pixmap() is not None
+                    and not view.detail.picture(0).pixmap().isNull(), timeout=3000)
 
 
 def test_embedding_projects_both_networks_and_a_click_opens_the_sample(qtbot, view):
@@ -190,3 +190,26 @@ def test_the_result_is_labelled_and_another_run_shows_nothing_stale_while_it_loa
     with qtbot.waitSignal(view.epoch_shown, timeout=10_000):
         pass
     assert view.body.isEnabled() and view.gallery_model.rowCount() == 12 and view.confusion.matrix.shape == (3, 3)
+
+
+def test_the_detail_names_each_picture_and_a_manifest_sample_by_its_file(qtbot, view, tmp_path):
+    import numpy as np
+
+    from workbench.gui.results.detail import array_picture
+    from workbench.gui.results.run_data import SampleInfo
+
+    view.show_sample(0)
+    captions = view.detail.image_captions()
+    assert captions and all(caption.endswith("input)") for caption in captions)
+    assert captions[0].startswith("image (") and "student" in captions[0]
+
+    info = SampleInfo(ids=["manifest.csv:5"], labels=["cat"], image_paths=[None], texts=[""], field_texts=[{}],
+                      haystacks=[""], values=[{"photo": "/data/img/cat_12.png", "caption": "a cat"}],
+                      kinds={"photo": "image", "caption": "text"}, field_users={"photo": ["student"]})
+    assert info.title(0) == "cat_12.png, manifest.csv row 5"
+    assert info.field_caption("photo") == "photo (student input)"
+    np.save(tmp_path / "depth.npy", np.arange(12, dtype=np.float32).reshape(3, 4))
+    picture = array_picture(str(tmp_path / "depth.npy"), 100)
+    assert not isinstance(picture, str) and picture.width() == 100
+    np.save(tmp_path / "vector.npy", np.arange(5.0))
+    assert array_picture(str(tmp_path / "vector.npy"), 100).endswith("min 0, max 4")

@@ -32,8 +32,9 @@ def set_bars(plot: pg.PlotWidget, labels: list[str], values: list[float], colour
     plot.setYRange(0, max(values, default=1) * 1.1, padding=0)
 
 
-def legend_beside(plot: pg.PlotItem, **options) -> pg.LegendItem:
-    """A legend in the plot's own layout, right of its data area: it never covers a point.
+def legend_beside(plot: pg.PlotItem, below: bool = False, **options) -> pg.LegendItem:
+    """A legend in the plot's own layout, right of its data area (or ``below`` it, for narrow plots
+    with few entries): it never covers a point.
 
     It becomes ``plot.legend``, so curves added with a ``name`` enter it and leave it with
     ``plot.removeItem`` as with pyqtgraph's floating legend. Its size is that of its entries,
@@ -41,7 +42,12 @@ def legend_beside(plot: pg.PlotItem, **options) -> pg.LegendItem:
     """
     legend = pg.LegendItem(**{"labelTextSize": "8pt", "labelTextColor": ui_colour("plot_foreground"), **options})
     legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-    plot.layout.addItem(legend, 2, 3)  # PlotItem's grid: row 2 holds the view box (col 1) and its right axis (2)
-    plot.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+    # PlotItem's grid: row 2 holds the view box (column 1) and its right axis (2); row 3 the bottom axis.
+    if below:
+        plot.layout.addItem(legend, 4, 1)
+        plot.layout.setAlignment(legend, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+    else:
+        plot.layout.addItem(legend, 2, 3)
+        plot.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
     plot.legend = legend
     return legend

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
@@ -70,19 +72,23 @@ class DetailPanel(QWidget):
         label = class_names[int(predictions.label[row])]
         guesses = "   ".join(f"{net}: {class_names[int(predictions.predicted[net][row])]} "
                                f"({predictions.confidence[net][row]:.0%})" for net in predictions.nets)
-        self.title.setText(f"<b>{samples.ids[row]}</b> — true: <b>{label}</b>   {guesses}")
+        self.title.setText(f"<b>{_escape(samples.title(row))}</b> — true: <b>{label}</b>   {guesses}")
         if new_sample:
             values = samples.values[row]
-            image_fields = [name for name, kind in samples.kinds.items() if kind == "image" and values.get(name)]
-            self._set_images(image_fields)
-            for position, name in enumerate(image_fields):
-                path = values[name]
-                self._runner.submit(("detail-image", position), lambda path=path: decode_scaled(path, IMAGE_SIDE),
+            # Images, and arrays drawn as images: each captioned with its field and the networks reading it.
+            shown = [name for name, kind in samples.kinds.items() if kind in ("image", "array") and values.get(name)]
+            self._set_images([samples.field_caption(name) for name in shown])
+            for position, name in enumerate(shown):
+                path, kind = values[name], samples.kinds[name]
+                decode = (lambda path=path: decode_scaled(path, IMAGE_SIDE)) if kind == "image" else (
+                    lambda path=path: array_picture(path, IMAGE_SIDE))
+                self._runner.submit(("detail-image", position), decode,
                                     lambda image, position=position, row=row: self._on_image_decoded(row, position,
                                                                                                       image))
-            texts = [f"<b>{name}</b>: {_escape(text)}" for name, text in samples.field_texts[row].items()]
-            others = [f"<b>{name}</b>: {_escape(values[name])}" for name, kind in samples.kinds.items()
-                      if kind in ("audio", "array") and values.get(name)]
+            texts = [f"<b>{_escape(samples.field_caption(name))}</b>: {_escape(text)}"
+                     for name, text in samples.field_texts[row].items()]
+            others = [f"<b>{_escape(samples.field_caption(name))}</b>: {_escape(Path(values[name]).name)}"
+                      for name, kind in samples.kinds.items() if kind == "audio" and values.get(name)]
             self.text.setText("<br><br>".join(texts + others))
         classes = top_classes({net: probs[row] for net, probs in predictions.probs.items()})
         self.bars.set_values([class_names[c] for c in classes],
@@ -93,18 +99,58 @@ class DetailPanel(QWidget):
             widget = self.images.takeAt(0).widget()
             if widget is not None:
                 widget.deleteLater()
-        for name in names:
-            label = QLabel(f"{name}\n(loading)")
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            label.setFixedSize(IMAGE_SIDE, IMAGE_SIDE)
-            label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
-            label.setToolTip(name)
-            self.images.addWidget(label)
+        for caption in names:
+            tile = QWidget()
+            column = QVBoxLayout(tile)
+            column.setContentsMargins(0, 0, 0, 0)
+            picture = QLabel("(loading)")
+            picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            picture.setFixedSize(IMAGE_SIDE, IMAGE_SIDE)
+            text = QLabel(caption)  # which field, and which network reads it
+            text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            text.setWordWrap(True)
+            text.setFixedWidth(IMAGE_SIDE)
+            column.addWidget(picture)
+            column.addWidget(text)
+            tile.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+            self.images.addWidget(tile)
 
-    def _on_image_decoded(self, row: int, position: int, image: QImage) -> None:
+    def picture(self, position: int) -> QLabel:
+        """The label holding the ``position``-th picture."""
+        return self.images.itemAt(position).widget().layout().itemAt(0).widget()
+
+    def image_captions(self) -> list[str]:
+        """The captions under the shown pictures (for tests)."""
+        return [self.images.itemAt(i).widget().layout().itemAt(1).widget().text() for i in range(self.images.count())]
+
+    def _on_image_decoded(self, row: int, position: int, image: QImage | str) -> None:
         if row != self.row or position >= self.images.count():
             return
-        self.images.itemAt(position).widget().setPixmap(QPixmap.fromImage(image))
+        picture = self.picture(position)
+        if isinstance(image, str):  # an array that cannot be drawn: what it is instead
+            picture.setText(image)
+            picture.setWordWrap(True)
+        else:
+            picture.setPixmap(QPixmap.fromImage(image))
+
+
+def array_picture(path: str, side: int) -> QImage | str:
+    """A ``.npy`` array as a grey picture (2-D, or 3-D with the channels first or last, min to max
+    of the sample), scaled to ``side``; anything else as a line saying its shape and range."""
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    values = np.asarray(array, dtype=np.float64)
+    described = f"{Path(path).name}\nshape {tuple(array.shape)}, {array.dtype}"
+    if values.size:
+        described += f"\nmin {np.nanmin(values):.3g}, max {np.nanmax(values):.3g}"
+    if values.ndim == 3 and min(values.shape) <= 4:  # channels: their mean
+        values = values.mean(axis=int(np.argmin(values.shape)))
+    if values.ndim != 2 or min(values.shape) < 2:
+        return described
+    low, high = np.nanmin(values), np.nanmax(values)
+    grey = np.nan_to_num((values - low) / (high - low) * 255 if high > low else np.zeros_like(values))
+    grey = np.ascontiguousarray(grey.astype(np.uint8))
+    image = QImage(grey.data, grey.shape[1], grey.shape[0], grey.shape[1], QImage.Format.Format_Grayscale8).copy()
+    return image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
 
 
 def _escape(text: str) -> str:

@@ -143,7 +143,7 @@ class GroupedBarPlot(pg.PlotWidget):
             self.getAxis(axis).setPen("k")
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
-        self.legend = legend_beside(self.getPlotItem())
+        self.legend = legend_beside(self.getPlotItem(), below=True, colCount=len(NETS))
         self.bars: dict[str, pg.BarGraphItem] = {}
 
     def set_values(self, categories: list[str], values: dict[str, np.ndarray], y_max: float = 1.0) -> None:

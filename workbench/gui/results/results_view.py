@@ -506,7 +506,11 @@ class ResultsView(JobView):
 
     def _update_count(self) -> None:
         total = self.predictions.num_samples if self.predictions is not None else 0
-        self.count_label.setText(f"{len(self.gallery_model.rows):,} of {total:,} samples")
+        shown = ""
+        if self.run is not None:  # which field the tiles show, and whose input it is
+            image_field = next((name for name, kind in self.run.samples.kinds.items() if kind == "image"), None)
+            shown = f" · tiles: {self.run.samples.field_caption(image_field)}" if image_field else ""
+        self.count_label.setText(f"{len(self.gallery_model.rows):,} of {total:,} samples{shown}")
 
     def _show_cell(self) -> None:
         cell, run = self.cell, self.run

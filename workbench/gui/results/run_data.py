@@ -34,6 +34,23 @@ class SampleInfo:
     haystacks: list[str]  # lower-case id, file names and captions, for the search box
     values: list[dict[str, str]]  # every field's value (file path, or the text of inline text)
     kinds: dict[str, str]  # field -> image | text | audio | array
+    field_users: dict[str, list[str]] = field(default_factory=dict)  # field -> the networks that read it
+
+    def title(self, row: int) -> str:
+        """What to call a sample: a manifest row by its main file ("cat_12.png, manifest.csv row 5"),
+        a class-folder sample by its path."""
+        sample_id = self.ids[row]
+        source, _, line = sample_id.rpartition(":")
+        if not source.startswith("manifest.") or not line.isdigit():
+            return sample_id
+        files = [Path(value).name for name, value in self.values[row].items()
+                 if value and self.kinds.get(name) in ("image", "audio", "array") and Path(value).suffix]
+        return f"{files[0]}, {source} row {line}" if files else f"{source} row {line}"
+
+    def field_caption(self, name: str) -> str:
+        """A field and who reads it: "image (teacher + student input)"."""
+        users = self.field_users.get(name, [])
+        return f"{name} ({' + '.join(users)} input)" if users else f"{name} (no network's input)"
 
     @classmethod
     def from_samples(cls, samples: list[dict[str, Any]], fields: dict[str, FieldInfo]) -> SampleInfo:
@@ -104,6 +121,13 @@ def load_run(run_dir: str | Path) -> LoadedRun:
                 params = params or dict(event.get("params") or {})
                 class_names = class_names or list(event.get("class_names") or [])
                 break
+    try:
+        config = record.config
+        readers = {"teacher": config.teacher.fields, "student": config.student.fields}
+    except WorkbenchError:  # a damaged config.toml: the samples are still shown, without who reads them
+        readers = {}
+    samples.field_users = {name: [net for net, fields in readers.items() if name in fields]
+                           for name in preprocessing.fields}
     return LoadedRun(class_names, samples, epochs, params, checkpoint_sizes(record.path), dict(record.summary or {}))
 
 

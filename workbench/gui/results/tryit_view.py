@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from workbench.assets import html_colour
 from workbench.engine.inference import Predictor
 from workbench.gui.results.detail import top_classes
 from workbench.gui.results.gallery import decode_scaled
@@ -108,6 +109,7 @@ class TryItView(JobView):
             return
         missing = {net: predictor.missing_fields(net, values) for net in predictor.networks}
         if all(missing.values()):
+            self.bars.set_values([], {})  # the bars of an earlier prediction would answer another input
             self.result.setText("Give " + " or ".join(f"{', '.join(fields)} (for the {net})"
                                                       for net, fields in missing.items()) + ".")
             return
@@ -164,7 +166,7 @@ class TryItView(JobView):
         self.predictor = predictor
         self._build_inputs(predictor)
         nets = ", ".join(f"{net} ({', '.join(predictor.fields(net))})" for net in predictor.networks)
-        self.title.setText(f"<b>{Path(self.run_dir).name}</b>: {nets}. Give inputs, then Predict.")
+        self.title.setText(f"<b>{Path(self.run_dir).name}</b>, best checkpoints: {nets}. Give inputs, then Predict.")
         self.predict_button.setEnabled(True)
         self.run_ready.emit(self.run_dir)
 
@@ -183,7 +185,8 @@ class TryItView(JobView):
     def _on_job_failed(self, message: str) -> None:
         self.predict_button.setEnabled(self.predictor is not None)
         first = message.splitlines()[0]
-        self.result.setText(f"<span style='color:#b22'>{first}</span>")
+        self.bars.set_values([], {})  # the bars of an earlier prediction would answer another input
+        self.result.setText(html_colour(first, "error"))
         self.failed.emit(first)
 
     @Slot()
