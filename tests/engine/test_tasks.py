@@ -13,6 +13,8 @@ from tiny_runs import shrink_networks
 from workbench.config import DataConfig, LossConfig, default_config
 from workbench.data import check_dataset
 from workbench.data.sample_tasks import write_segmentation_sample, write_vqa_sample
+from workbench.engine.export import export_run
+from workbench.engine.inference import Predictor
 from workbench.engine.losses import Objective, ObjectiveContext
 from workbench.engine.metrics import segmentation_metrics
 from workbench.engine.models import NetworkOutput
@@ -81,6 +83,9 @@ def test_a_tiny_vqa_run_reports_answer_accuracy_per_question_type(tmp_path):
     samples = json.loads((trainer.run_dir / "samples.json").read_text())
     assert all(sample["meta"]["question_type"] for sample in samples)
     assert summary["gain_metric"] == "val_accuracy"
+    predictor = Predictor.from_run(trainer.run_dir)
+    answer = predictor.predict({"image": samples[0]["values"]["image"], "question": "how many shapes are there?"})
+    assert set(answer) == {"student", "baseline"} and answer["student"].shape == (len(summary["class_names"]),)
 
 
 def test_a_tiny_segmentation_run_scores_masks(tmp_path):
@@ -97,3 +102,11 @@ def test_a_tiny_segmentation_run_scores_masks(tmp_path):
     arrays = RunRecord.open(trainer.run_dir).predictions("student", 1)
     assert arrays["student_mask"].dtype == np.uint8 and arrays["student_mask"].shape == arrays["label"].shape
     assert arrays["label"].shape[1:] == (16, 16)
+    # Export returns the mask logits; Try it's predictor gives per-pixel probabilities.
+    exported = export_run(trainer.run_dir, "torchscript", "student")
+    meta = json.loads(exported.with_suffix(".json").read_text())
+    assert meta["task"] == "segmentation" and meta["output_shape"] == ["batch", 5, 16, 16]
+    sample = json.loads((trainer.run_dir / "samples.json").read_text())[0]
+    probabilities = Predictor.from_run(trainer.run_dir).predict({"image": sample["values"]["image"], "text": "the star"})
+    assert probabilities["teacher"].shape == (5, 16, 16) and probabilities["student"].shape == (5, 16, 16)
+    assert np.allclose(probabilities["student"].sum(0), 1.0, atol=1e-5)

@@ -102,6 +102,9 @@ def export_run(run_dir: Path, fmt: str, net: str = "student", out: Path | None =
                                  f"(largest logit difference {difference:.3g}); the export was removed.")
     sidecar = export_metadata(run_dir, net, which, fmt, fields, preprocessing, class_names, verification)
     sidecar["checkpoint_epoch"] = load_checkpoint(run_dir / sidecar["checkpoint"]).get("epoch")
+    # Segmentation models return per-pixel mask logits (batch, classes, H, W); softmax is over dim 1.
+    sidecar["task"] = config.data.task
+    sidecar["output_shape"] = ["batch", *expected.shape[1:]]
     atomic_write_text(out.with_suffix(".json"), json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n")
     return out
 

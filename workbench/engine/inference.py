@@ -81,10 +81,12 @@ def run_network(network: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[np.
 class Predictor:
     """A run's networks with its preprocessing: ``predict`` turns raw inputs into class probabilities."""
 
-    def __init__(self, networks: dict[str, nn.Module], preprocessing: Preprocessing, class_names: list[str]):
+    def __init__(self, networks: dict[str, nn.Module], preprocessing: Preprocessing, class_names: list[str],
+                 task: str = "classification"):
         self.networks = networks
         self.preprocessing = preprocessing
         self.class_names = class_names
+        self.task = task
         for network in networks.values():
             network.eval()
 
@@ -93,16 +95,16 @@ class Predictor:
         """Load the networks of ``nets`` that have a checkpoint (the best one, else the last)."""
         run_dir = Path(run_dir)
         networks: dict[str, nn.Module] = {}
-        preprocessing = class_names = None
+        preprocessing = class_names = config = None
         for net in nets:
             choice = which if (run_dir / "checkpoints" / f"{net}-{which}.pt").is_file() else "last"
             if not (run_dir / "checkpoints" / f"{net}-{choice}.pt").is_file():
                 continue
-            network, preprocessing, class_names, _ = load_network(run_dir, net, choice)
+            network, preprocessing, class_names, config = load_network(run_dir, net, choice)
             networks[net] = network
         if not networks or preprocessing is None:
             raise WorkbenchError(f"{run_dir} has no checkpoint to predict with (checkpoints/ is empty).")
-        return cls(networks, preprocessing, list(class_names))
+        return cls(networks, preprocessing, list(class_names), config.data.task)
 
     def fields(self, net: str) -> list[str]:
         return list(self.networks[net].fields)
@@ -113,7 +115,8 @@ class Predictor:
                 if values.get(field) is None or (values[field] == "" and self.preprocessing.fields[field].kind != "text")]
 
     def predict(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Class probabilities (C,) of each network whose every field is in ``values``.
+        """Class probabilities (C,) of each network whose every field is in ``values``; for
+        segmentation, per-pixel probabilities (C, H, W) on the image grid.
 
         Values are raw inputs as a user gives them: image/sound/array file paths, text itself.
         """

@@ -287,6 +287,7 @@ def load_network(run_dir: str | Path, net: str = "student", which: str = "best")
     """
     from workbench.data.preprocessing import Preprocessing
     from workbench.engine.models import build_network
+    from workbench.engine.tasks import get_task
 
     record = RunRecord.open(run_dir)
     if net not in ("teacher", "student", "baseline"):
@@ -298,7 +299,7 @@ def load_network(run_dir: str | Path, net: str = "student", which: str = "best")
     preprocessing = Preprocessing.load(record.path / "preprocessing.json")
     net_cfg = config.teacher if net == "teacher" else config.student
     network = build_network(net_cfg, preprocessing.input_specs(), len(class_names), "teacher" if net == "teacher"
-                            else "student")
+                            else "student", get_task(config.data.task).spatial)
     checkpoint = load_checkpoint(record.checkpoint_path(net, which))
     network.load_state_dict(checkpoint["model"])
     network.eval()
