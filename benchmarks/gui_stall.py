@@ -138,8 +138,8 @@ def main() -> int:
         plots.redraw = timed_redraw
 
         loop = QEventLoop()  # the real event loop, as in the app, until the run has ended
-        window.run_finished.connect(loop.quit)
-        window.controller.run_failed.connect(loop.quit)
+        window.session.run_finished.connect(loop.quit)
+        window.session.run_failed.connect(loop.quit)
         probe = LatenessProbe()
         if not window.start_run():
             print(f"cannot start: {window.issues}", file=sys.stderr)

@@ -56,8 +56,8 @@ def main() -> int:
         wait.exec()
 
         run = QEventLoop()
-        window.run_finished.connect(run.quit)
-        window.controller.run_failed.connect(run.quit)
+        window.session.run_finished.connect(run.quit)
+        window.session.run_failed.connect(run.quit)
         if not window.start_run():
             print(f"cannot start: {window.issues}", file=sys.stderr)
             return 1
@@ -92,7 +92,7 @@ def main() -> int:
         # A run that fails inside the worker: the form accepts the integer, the network cannot be built.
         window.config.student.encoders["image"].params["width"] = 0
         failed = QEventLoop()
-        window.controller.run_failed.connect(failed.quit)
+        window.session.run_failed.connect(failed.quit)
         window.start_run()
         failed.exec()
         app.processEvents()

@@ -95,7 +95,7 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes_to_the_end(capsys, config_file
     assert lines[8].startswith("95% interval: paired bootstrap")
     assert lines[9] == f"status: finished; run folder: {record.path}"
     # Not a terminal: no bar, but one line per epoch.
-    assert "Resuming in" in err and "student epoch 1/1: val accuracy student" in err
+    assert "Resuming in" in err and "Student epoch 1/1: val accuracy student" in err
     assert RunRecord.open(record.path).status == "finished"
     code, _, err = run_cli(capsys, "--resume", str(record.path))
     assert code == 2 and "nothing to resume" in err

@@ -79,7 +79,7 @@ def make_window(qtbot, settings):
 
     yield make
     for window in windows:
-        window.controller.shutdown()
+        window.session.shutdown()
         window.close()
 
 

@@ -60,7 +60,7 @@ def test_config_file_round_trips_every_field_through_the_forms(make_window, make
                     timeout=20_000)
     assert window.windowTitle().startswith("first.toml")
     assert not window.isWindowModified()
-    for key, editor in window._all_editors().items():  # every form editor shows the file's value
+    for key, editor in window.editors().items():  # every form editor shows the file's value
         node: Any = window.config
         for part in key.split("."):
             node = node.params[part] if hasattr(node, "params") and part in node.params else (

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 import workbench.gui.main_window as main_window
 from tests.gui.conftest import wait_until_idle
-from workbench.gui.main_window import user_data_dir
+from workbench.gui.config_document import user_data_dir
 
 
 @pytest.fixture(autouse=True)

@@ -26,9 +26,10 @@ def events_by_kind(run_dir: str) -> dict[str, list[dict]]:
 def test_a_tiny_run_from_the_start_button_plots_every_logged_point(make_window, make_tiny_config, qtbot):
     window = make_window(make_tiny_config(epochs=2))
     started = []
-    window.run_started.connect(started.append)
+    window.session.event_received.connect(
+        lambda record: started.append(record["run_dir"]) if record["event"] == "fit_start" else None)
 
-    with qtbot.waitSignal(window.run_finished, timeout=60_000) as finished:
+    with qtbot.waitSignal(window.session.run_finished, timeout=60_000) as finished:
         click_start(qtbot, window)
         assert window.is_running() and not window.start_action.isEnabled() and window.stop_action.isEnabled()
     window.live_plots.redraw()
@@ -70,7 +71,7 @@ def test_stop_ends_the_run_quickly_and_leaves_it_resumable(make_window, make_tin
     window.start_run()
     qtbot.waitUntil(lambda: window.live_plots.history.counts.get("train_batch", 0) >= 3, timeout=30_000)
 
-    with qtbot.waitSignal(window.run_finished, timeout=5_000) as finished:
+    with qtbot.waitSignal(window.session.run_finished, timeout=5_000) as finished:
         qtbot.keyClick(window, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)  # Stop's shortcut
         assert window.run_view.run_label.text() == "Stopping…"
     assert finished.args[0]["status"] == "stopped"
@@ -81,7 +82,7 @@ def test_stop_ends_the_run_quickly_and_leaves_it_resumable(make_window, make_tin
     assert window.resume_run(run_dir)
     assert window.is_running()
     qtbot.waitUntil(lambda: window.live_plots.history.counts.get("train_batch", 0) >= 1, timeout=30_000)
-    with qtbot.waitSignal(window.run_finished, timeout=10_000):
+    with qtbot.waitSignal(window.session.run_finished, timeout=10_000):
         window.stop_run()
     assert Path(window.run_dir) == run_dir
     assert not window.is_running()
@@ -96,7 +97,7 @@ def test_a_failing_run_shows_the_error_and_the_next_run_starts(make_window, make
     window = make_window(make_tiny_config())
     with monkeypatch.context() as patch:
         patch.setattr(losses.Objective, "forward", broken_forward)
-        with qtbot.waitSignal(window.controller.run_failed, timeout=60_000):
+        with qtbot.waitSignal(window.session.run_failed, timeout=60_000):
             click_start(qtbot, window)
 
     dialog = window.error_dialog
@@ -109,7 +110,7 @@ def test_a_failing_run_shows_the_error_and_the_next_run_starts(make_window, make
     dialog.accept()
     assert window.error_dialog is None
 
-    with qtbot.waitSignal(window.run_finished, timeout=60_000) as finished:
+    with qtbot.waitSignal(window.session.run_finished, timeout=60_000) as finished:
         assert window.start_run()
     assert finished.args[0]["status"] == "finished"
 
@@ -123,7 +124,7 @@ def test_closing_during_a_run_asks_then_stops_it_cleanly(make_window, make_tiny_
     assert window.isVisible() and window.is_running()  # not closed before the user answers
     question = window.close_question
     assert question is not None and question.isVisible()
-    with qtbot.waitSignal(window.run_finished, timeout=5_000) as finished:
+    with qtbot.waitSignal(window.session.run_finished, timeout=5_000) as finished:
         qtbot.mouseClick(question.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
     assert finished.args[0]["status"] == "stopped"
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=2_000)
@@ -137,5 +138,5 @@ def test_declining_to_close_keeps_training(make_window, make_tiny_config, qtbot)
     window.close()
     qtbot.mouseClick(window.close_question.button(QMessageBox.StandardButton.No), Qt.MouseButton.LeftButton)
     assert window.isVisible() and window.is_running()
-    with qtbot.waitSignal(window.run_finished, timeout=5_000):
+    with qtbot.waitSignal(window.session.run_finished, timeout=5_000):
         window.stop_run()

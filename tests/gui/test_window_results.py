@@ -32,10 +32,10 @@ def test_a_run_from_start_shows_in_results_runs_and_try_it(make_window, make_tin
     assert tab_titles(window)[-3:] == ["Results", "Runs", "Try it"]
     assert same_folder(runs.runs_dir, window.config.train.runs_dir)
 
-    with qtbot.waitSignals([window.run_finished, try_it.run_ready, runs.runs_listed], timeout=60_000), \
+    with qtbot.waitSignals([window.session.run_finished, try_it.run_ready, runs.runs_listed], timeout=60_000), \
             qtbot.waitSignal(results.latency_measured, timeout=60_000):
         click_start(qtbot, window)
-        # run_started carries the run folder as a string: the live views follow it at once.
+        # The fit_start event names the run folder: the live views follow it at once.
         qtbot.waitUntil(lambda: bool(window.run_dir) and results.run_dir == window.run_dir, timeout=30_000)
         assert runs.live_run_dir == window.run_dir
     run_dir = window.run_dir

@@ -17,9 +17,18 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from workbench.engine import distributed
-from workbench.engine.hooks import Callback
+from workbench.engine.events import describe_event
+from workbench.engine.hooks import (
+    Callback,
+    ExceptionPayload,
+    FitStartPayload,
+    StageEndPayload,
+    StageStartPayload,
+    TrainBatchPayload,
+    ValidationPayload,
+    event_record,
+)
 from workbench.engine.result import result_lines, run_result
-from workbench.engine.stats import describe_gain
 from workbench.errors import WorkbenchError
 
 EXIT_STOPPED = 130  # what a shell reports for a run ended by Ctrl-C
@@ -35,6 +44,7 @@ class ProgressPrinter(Callback):
         self.use_bar = not quiet and self.stream.isatty()
         self._bar: tqdm | None = None
         self._epochs = 0
+        self._planned_epochs: dict[str, int] = {}
         self._rate = 0.0
         self._last_postfix = 0.0
 
@@ -46,19 +56,18 @@ class ProgressPrinter(Callback):
         else:
             print(text, file=self.stream, flush=True)
 
-    def on_fit_start(self, payload: dict[str, Any]) -> None:
-        params = ", ".join(f"{net} {count:,}" for net, count in payload["params"].items() if count)
-        verb = "Resuming" if payload["resumed"] else "Training"
-        self._print(f"{verb} in {payload['run_dir']}\n  device {payload['device_name']}; parameters: {params}")
+    def on_fit_start(self, payload: FitStartPayload) -> None:
+        self._planned_epochs = dict(payload["epochs"])
+        self._print(describe_event(event_record("on_fit_start", payload)))
 
-    def on_stage_start(self, payload: dict[str, Any]) -> None:
+    def on_stage_start(self, payload: StageStartPayload) -> None:
         self._epochs = payload["epochs"]
         steps = payload["steps_per_epoch"]
         if self.use_bar:
             self._bar = tqdm(total=self._epochs * steps, initial=payload["start_epoch"] * steps,
                              desc=payload["stage"], unit="batch", file=self.stream, dynamic_ncols=True, leave=False)
 
-    def on_train_batch_end(self, payload: dict[str, Any]) -> None:
+    def on_train_batch_end(self, payload: TrainBatchPayload) -> None:
         if payload["seconds"] > 0:
             rate = payload["samples"] / payload["seconds"]
             self._rate = rate if self._rate == 0 else 0.9 * self._rate + 0.1 * rate
@@ -71,22 +80,15 @@ class ProgressPrinter(Callback):
             self._bar.set_postfix_str(f"epoch {payload['epoch']}/{self._epochs} loss {payload['losses']['total']:.4f} "
                                       f"{self._rate:,.0f} samples/s", refresh=False)
 
-    def on_validation_end(self, payload: dict[str, Any]) -> None:
-        parts = [f"{net} {values['val_accuracy']:.3f}" for net, values in payload["metrics"].items()]
-        test = payload.get("paired_test")
-        self._print(f"{payload['stage']} epoch {payload['epoch']}/{self._epochs}: val accuracy " + ", ".join(parts)
-                    + (f"; distillation gain {describe_gain(test)}" if test else "")
+    def on_validation_end(self, payload: ValidationPayload) -> None:
+        self._print(describe_event(event_record("on_validation_end", payload), self._planned_epochs)
                     + (f"; {self._rate:,.0f} samples/s" if self._rate else ""))
 
-    def on_stage_end(self, payload: dict[str, Any]) -> None:
+    def on_stage_end(self, payload: StageEndPayload) -> None:
         self.close()
-        best = payload["best"]
-        if best["epoch"] is not None:
-            how = "stopped" if payload["stopped"] else ("stopped early" if payload.get("early_stopped") else "done")
-            self._print(f"{payload['stage']} stage {how}: best {best['metric']} {best['value']:.4f} at epoch "
-                        f"{best['epoch']}")
+        self._print(describe_event(event_record("on_stage_end", payload)))
 
-    def on_exception(self, payload: dict[str, Any]) -> None:
+    def on_exception(self, payload: ExceptionPayload) -> None:
         self.close()
 
     def close(self) -> None:

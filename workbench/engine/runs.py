@@ -26,23 +26,12 @@ import numpy as np
 from workbench.atomic import atomic_open, atomic_write_json, atomic_write_text, write_error
 from workbench.config import ExperimentConfig, config_from_dict
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint
-from workbench.engine.hooks import Callback
+from workbench.engine.hooks import EventListener
 from workbench.errors import WorkbenchError
 
 # A run whose summary says "running" counts as live while metrics.jsonl changed this recently;
 # otherwise its process is gone (killed, crashed, machine off) and it shows as "stopped".
 LIVE_SECONDS = 300.0
-
-_EVENT_OF_HOOK = {
-    "on_fit_start": "fit_start",
-    "on_stage_start": "stage_start",
-    "on_train_batch_end": "train_batch",
-    "on_validation_end": "validation",
-    "on_stage_end": "stage_end",
-    "on_fit_end": "fit_end",
-    "on_exception": "exception",
-}
-
 
 def create_run_dir(runs_dir: str | Path, name: str) -> Path:
     """A new, empty run folder ``<timestamp>-<name>``; a clash within the same second gets a suffix."""
@@ -69,8 +58,8 @@ def prediction_file(run_dir: Path, stage: str, epoch: int) -> Path:
     return run_dir / "predictions" / f"{stage}-epoch{epoch:03d}.npz"
 
 
-class RunWriter(Callback):
-    """Writes a run's metrics.jsonl, summary.json, predictions and error.txt from the hook payloads.
+class RunWriter(EventListener):
+    """Writes a run's metrics.jsonl, summary.json, predictions and error.txt from the event records.
 
     The trainer adds ``summary`` (the current summary.json content) to the payloads of
     ``on_fit_start``, ``on_stage_end``, ``on_exception`` and ``on_fit_end``; summary.json
@@ -96,51 +85,39 @@ class RunWriter(Callback):
     def close(self) -> None:
         self._events.close()
 
-    def _log(self, event: str, payload: dict[str, Any]) -> None:
-        record = {"event": event}
-        record.update((key, value) for key, value in payload.items() if key != "predictions"
-                      and (key != "summary" or event == "fit_end"))
+    def on_event(self, record: dict[str, Any]) -> None:
+        event = record["event"]
+        if event == "exception":
+            try:
+                self._write(record)
+            except OSError:
+                # The error being reported may be this very disk (full, read-only): it is raised to the user
+                # anyway, and the run folder keeps its last complete files, so its last checkpoint resumes.
+                pass
+        else:
+            self._write(record)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        event = record["event"]
+        if event == "validation":
+            with atomic_open(prediction_file(self.run_dir, record["stage"], record["epoch"]), "wb") as handle:
+                np.savez(handle, **record["predictions"])
         try:
-            self._events.write(json.dumps(record, ensure_ascii=False, default=_plain).encode() + b"\n")
+            self._events.write(json.dumps(logged_fields(record), ensure_ascii=False, default=_plain).encode() + b"\n")
             self._events.flush()
         except OSError as error:  # a half line may be left: readers skip it, a resume truncates it
             raise write_error(error, self._events.name) from None
+        if event == "exception":
+            atomic_write_text(self.run_dir / "error.txt", record["traceback"])
+        if "summary" in record:
+            atomic_write_json(self.run_dir / "summary.json", record["summary"])
 
-    def _write_summary(self, payload: dict[str, Any]) -> None:
-        atomic_write_json(self.run_dir / "summary.json", payload["summary"])
 
-    def on_fit_start(self, payload: dict[str, Any]) -> None:
-        self._log("fit_start", payload)
-        self._write_summary(payload)
-
-    def on_stage_start(self, payload: dict[str, Any]) -> None:
-        self._log("stage_start", payload)
-
-    def on_train_batch_end(self, payload: dict[str, Any]) -> None:
-        self._log("train_batch", payload)
-
-    def on_validation_end(self, payload: dict[str, Any]) -> None:
-        with atomic_open(prediction_file(self.run_dir, payload["stage"], payload["epoch"]), "wb") as handle:
-            np.savez(handle, **payload["predictions"])
-        self._log("validation", payload)
-
-    def on_stage_end(self, payload: dict[str, Any]) -> None:
-        self._log("stage_end", payload)
-        self._write_summary(payload)
-
-    def on_fit_end(self, payload: dict[str, Any]) -> None:
-        self._log("fit_end", payload)
-        self._write_summary(payload)
-
-    def on_exception(self, payload: dict[str, Any]) -> None:
-        try:
-            self._log("exception", payload)
-            atomic_write_text(self.run_dir / "error.txt", payload["traceback"])
-            self._write_summary(payload)
-        except OSError:
-            # The error being reported may be this very disk (full, read-only): it is raised to the user
-            # anyway, and the run folder keeps its last complete files, so its last checkpoint resumes.
-            pass
+def logged_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The part of an event record that metrics.jsonl keeps: the arrays go to predictions/, the summary
+    to summary.json (only the final one, at fit_end, stays in the line)."""
+    return {key: value for key, value in record.items()
+            if key != "predictions" and (key != "summary" or record["event"] == "fit_end")}
 
 
 def _plain(value: Any) -> Any:

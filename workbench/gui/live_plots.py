@@ -180,7 +180,15 @@ class LivePlots(QWidget):
         self._hide_readout()  # it described the run shown before
         self._dirty = True
 
+    @Slot(object)
+    def on_event(self, record: dict) -> None:
+        """A live run's event record (``RunSession.event_received``); a fit_start begins new curves."""
+        if record["event"] == "fit_start":
+            self.reset(str(record.get("run_dir", "")))
+        self.add_event(record)
+
     def add_event(self, event: dict) -> None:
+        """One event record, live or read from metrics.jsonl; the timer draws it."""
         self.history.add_event(event)
         if event.get("event") == "validation":
             self._validations.append({key: event.get(key) for key in ("event", "stage", "epoch", "metrics")})

@@ -1,12 +1,20 @@
-"""The Live tab: progress of the current stage with ETA above the live plots."""
+"""The Live tab (progress of the current stage with ETA above the live plots) and the run log.
+
+Both read the run's event stream (``RunSession.event_received``) directly.
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QVBoxLayout, QWidget
 
+from workbench.engine.events import describe_event
 from workbench.gui.live_plots import LivePlots
+
+LOG_LINES = 5000
 
 
 def format_duration(seconds: float) -> str:
@@ -44,6 +52,7 @@ class RunView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.progress: StageProgress | None = None
+        self.latest_batch: dict | None = None  # shown by show_progress, from a timer: batches come too fast
         self.run_label = QLabel("No run yet: press Start (Ctrl+R).", self)
         self.stage_label = QLabel(self)
         self.progress_bar = QProgressBar(self)
@@ -58,6 +67,24 @@ class RunView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(header)
         layout.addWidget(self.plots, 1)
+
+    @Slot(object)
+    def on_event(self, record: dict) -> None:
+        """An event of the live run: the label and the bar follow it (per batch: only remembered)."""
+        kind = record["event"]
+        if kind == "train_batch":
+            self.latest_batch = record
+        elif kind == "fit_start":
+            self.run_label.setText(f"Run {Path(str(record.get('run_dir', ''))).name}")
+        elif kind == "stage_start":
+            self.latest_batch = None
+            self.start_stage(record)
+        elif kind == "stage_end":
+            self.finish_stage()
+        elif kind == "fit_end":
+            self.run_label.setText(f"Run {Path(str(record['summary'].get('run_dir', ''))).name}: {record['status']}")
+        elif kind == "exception":
+            self.run_label.setText("Run failed")
 
     def show_past_run(self, name: str) -> None:
         """A run read from its folder: its name, and no progress bar (nothing is running)."""
@@ -77,6 +104,8 @@ class RunView(QWidget):
         progress = self.progress
         if progress is None:
             return
+        if self.latest_batch is not None:
+            progress.update(self.latest_batch)
         eta = progress.eta_seconds()
         self.stage_label.setText(
             f"{progress.stage.capitalize()} stage: epoch {max(progress.epoch, 1)}/{progress.epochs}, "
@@ -89,3 +118,29 @@ class RunView(QWidget):
             self.progress.step = self.progress.total_steps
             self.show_progress()
             self.stage_label.setText(f"{self.progress.stage.capitalize()} stage done")
+
+
+class RunLog(QPlainTextEdit):
+    """The run log: a line per event worth reading (``describe_event``, as the CLI prints it) and the app's own notes."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(LOG_LINES)
+        self._planned_epochs: dict[str, int] = {}
+
+    def log(self, message: str) -> None:
+        self.appendPlainText(f"{time.strftime('%H:%M:%S')}  {message}")
+
+    @Slot(str)
+    def on_warning(self, message: str) -> None:
+        """A warning of the run that is not an event (e.g. an experiment logger that failed)."""
+        self.log(f"Warning: {message}")
+
+    @Slot(object)
+    def on_event(self, record: dict) -> None:
+        if record["event"] == "fit_start":
+            self._planned_epochs = dict(record.get("epochs", {}))
+        line = describe_event(record, self._planned_epochs)
+        if line is not None:
+            self.log(line)

@@ -1,10 +1,10 @@
 """The one bridge between the GUI thread and training.
 
 A :class:`TrainingWorker` (no parent) is moved to a QThread and runs the engine's
-Trainer there; its callback only emits signals, with the engine's plain-data hook
-payloads. A :class:`TrainingController` lives in the GUI thread, owns the thread's
-lifecycle and re-emits the worker's signals from its own GUI-thread slots, so the
-window connects once and never to a worker that is gone.
+Trainer there; its callback only emits one signal, ``event_emitted``, with each event
+record (the record the run folder's writer stores). ``gui.run_session.RunSession`` lives
+in the GUI thread, owns the thread's lifecycle and passes the records on, so views
+connect once and never to a worker that is gone.
 
 Payload signals are declared ``Signal(object)`` and carry the hook's dict as is: PySide6
 converts a ``Signal(dict)`` argument to a QVariantMap, which empties dicts holding numpy
@@ -17,15 +17,14 @@ the thread is then quit and waited for, never destroyed while running.
 from __future__ import annotations
 
 import gc
-import logging
 import threading
 import traceback
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from workbench.config import ExperimentConfig
-from workbench.engine.hooks import Callback
+from workbench.engine.hooks import EventListener
 from workbench.engine.trainer import Trainer
 from workbench.gui.tasks import describe_exception
 
@@ -60,8 +59,8 @@ def freeze_long_lived() -> None:
     gc.freeze()
 
 
-class _EmittingCallback(Callback):
-    """Forwards each hook payload to the worker's signals; it runs in the worker thread and does nothing else."""
+class _EmittingCallback(EventListener):
+    """Emits each event record from the worker's thread; it runs in the training thread and does nothing else."""
 
     def __init__(self, worker: TrainingWorker):
         super().__init__()
@@ -69,41 +68,24 @@ class _EmittingCallback(Callback):
         self.fit_end_payload: dict | None = None
         self.exception_payload: dict | None = None
 
-    def on_fit_start(self, payload: dict) -> None:
-        # The data are prepared now: the dataset index and decoded samples live as long as the run,
-        # one object or more per sample; scanned by the GUI thread's collector they would stall it.
-        freeze_long_lived()
-        self._worker.started.emit(payload)
-
-    def on_stage_start(self, payload: dict) -> None:
-        self._worker.stage_started.emit(payload)
-
-    def on_train_batch_end(self, payload: dict) -> None:
-        self._worker.batch_finished.emit(payload)
-
-    def on_validation_end(self, payload: dict) -> None:
-        self._worker.validation_finished.emit(payload)
-
-    def on_stage_end(self, payload: dict) -> None:
-        self._worker.stage_finished.emit(payload)
-
-    def on_fit_end(self, payload: dict) -> None:
-        self.fit_end_payload = payload
-
-    def on_exception(self, payload: dict) -> None:
-        self.exception_payload = payload
+    def on_event(self, record: dict) -> None:
+        if record["event"] == "fit_start":
+            # The data are prepared now: the dataset index and decoded samples live as long as the run,
+            # one object or more per sample; scanned by the GUI thread's collector they would stall it.
+            freeze_long_lived()
+        elif record["event"] == "fit_end":
+            self.fit_end_payload = record
+        elif record["event"] == "exception":
+            self.exception_payload = record
+        self._worker.event_emitted.emit(record)
 
 
 class TrainingWorker(QObject):
     """Runs one training run (new or resumed) when its thread starts; lives in that thread."""
 
     folder_created = Signal(str)  # the run folder, as soon as the trainer has made it (before fit_start)
-    started = Signal(object)  # the on_fit_start payload: run_dir, device, stages, ...
-    stage_started = Signal(object)
-    batch_finished = Signal(object)
-    validation_finished = Signal(object)
-    stage_finished = Signal(object)
-    finished = Signal(object)  # the on_fit_end payload: status ("finished"/"stopped") and summary
+    event_emitted = Signal(object)  # every event record (hooks.event_record), in order
+    finished = Signal(object)  # the fit_end record: status ("finished"/"stopped") and summary
     errored = Signal(str, str)  # plain message, traceback
     stop_requested = Signal()
 
@@ -155,130 +137,4 @@ class TrainingWorker(QObject):
             trainer = self._trainer
         if trainer is not None:
             trainer.request_stop()
-        self.stop_requested.emit()
-
-
-class _WarningRelay(logging.Handler):
-    """Re-emits the ``workbench`` log's warnings (an experiment logger's, from its own thread) as a signal."""
-
-    def __init__(self, signal: Any):
-        super().__init__(logging.WARNING)
-        self._signal = signal
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self._signal.emit(record.getMessage())
-
-
-class TrainingController(QObject):
-    """Starts runs in a fresh QThread, forwards their signals, and ends the thread cleanly.
-
-    While a run lasts, the ``workbench`` log's warnings come out as ``warned`` (queued to the GUI thread).
-    """
-
-    folder_created = Signal(str)
-    run_started = Signal(object)
-    stage_started = Signal(object)
-    batch_finished = Signal(object)
-    validation_finished = Signal(object)
-    stage_finished = Signal(object)
-    run_finished = Signal(object)
-    run_failed = Signal(str, str)
-    stop_requested = Signal()
-    running_changed = Signal(bool)
-    warned = Signal(str)
-
-    def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: TrainingWorker | None = None
-        self._warning_relay = _WarningRelay(self.warned)
-
-    def is_running(self) -> bool:
-        return self._thread is not None
-
-    def start(self, config: ExperimentConfig | None = None, resume_dir: str | None = None) -> None:
-        if self.is_running():
-            raise RuntimeError("a run is already in progress")
-        worker = TrainingWorker(config=config.copy() if config is not None else None, resume_dir=resume_dir)
-        thread = QThread()
-        thread.setObjectName("training")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        thread.finished.connect(worker.deleteLater)
-        worker.folder_created.connect(self._on_worker_folder_created)
-        worker.started.connect(self._on_worker_started)
-        worker.stage_started.connect(self._on_worker_stage_started)
-        worker.batch_finished.connect(self._on_worker_batch_finished)
-        worker.validation_finished.connect(self._on_worker_validation_finished)
-        worker.stage_finished.connect(self._on_worker_stage_finished)
-        worker.finished.connect(self._on_worker_finished)
-        worker.errored.connect(self._on_worker_errored)
-        worker.stop_requested.connect(self._on_worker_stop_requested)
-        self._thread, self._worker = thread, worker
-        logging.getLogger("workbench").addHandler(self._warning_relay)
-        thread.start()
-        self.running_changed.emit(True)
-
-    def request_stop(self) -> None:
-        if self._worker is not None:
-            self._worker.request_stop()
-
-    def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        """Stop a run and wait for its thread (closing the app); True when no thread is left."""
-        if self._thread is None:
-            return True
-        self.request_stop()
-        thread = self._thread
-        thread.quit()  # queued behind run(): the loop exits once the run has returned
-        if not thread.wait(timeout_ms):
-            return False
-        self._release_thread()
-        return True
-
-    def _release_thread(self) -> None:
-        thread = self._thread
-        self._thread, self._worker = None, None
-        logging.getLogger("workbench").removeHandler(self._warning_relay)
-        if thread is not None:
-            thread.quit()
-            thread.wait()
-            thread.deleteLater()
-            self.running_changed.emit(False)
-
-    @Slot(str)
-    def _on_worker_folder_created(self, run_dir: str) -> None:
-        self.folder_created.emit(run_dir)
-
-    @Slot(object)
-    def _on_worker_started(self, payload: dict) -> None:
-        self.run_started.emit(payload)
-
-    @Slot(object)
-    def _on_worker_stage_started(self, payload: dict) -> None:
-        self.stage_started.emit(payload)
-
-    @Slot(object)
-    def _on_worker_batch_finished(self, payload: dict) -> None:
-        self.batch_finished.emit(payload)
-
-    @Slot(object)
-    def _on_worker_validation_finished(self, payload: dict) -> None:
-        self.validation_finished.emit(payload)
-
-    @Slot(object)
-    def _on_worker_stage_finished(self, payload: dict) -> None:
-        self.stage_finished.emit(payload)
-
-    @Slot(object)
-    def _on_worker_finished(self, payload: dict) -> None:
-        self._release_thread()
-        self.run_finished.emit(payload)
-
-    @Slot(str, str)
-    def _on_worker_errored(self, message: str, details: str) -> None:
-        self._release_thread()
-        self.run_failed.emit(message, details)
-
-    @Slot()
-    def _on_worker_stop_requested(self) -> None:
         self.stop_requested.emit()

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.assets import html_colour, ui_colour
-from workbench.config import ExperimentConfig
-from workbench.gui.forms import DataclassForm
+from workbench.config import ConfigIssue, ExperimentConfig, default_config
+from workbench.gui.forms import DataclassForm, ValueEditor
 from workbench.gui.overview import DatasetOverview, inspect_dataset
 from workbench.gui.plotting import set_bars, small_plot
 from workbench.gui.tasks import BackgroundJob
@@ -313,6 +313,29 @@ class DataPanel(QWidget):
                                  Path(config.data.root) != Path(self.overview.report.index.root)):
             self.check_folder(config.data.root)
 
+    @property
+    def editors(self) -> dict[str, ValueEditor]:
+        return self.options_form.editors
+
+    def dataset_issues(self) -> list[ConfigIssue]:
+        """What the config cannot know alone: whether its dataset is checked, trainable and has its fields."""
+        if self.is_checking():
+            return [ConfigIssue("data.root", "The dataset is still being checked.")]
+        overview = self.overview
+        if overview is None or not self.config.data.root or \
+                Path(self.config.data.root).resolve() != Path(overview.report.index.root).resolve():
+            return []
+        issues = []
+        if not overview.report.trainable:
+            issues.append(ConfigIssue("data.root", f"The dataset cannot train: {overview.report.advice}"))
+        fields = overview.report.index.fields
+        for net in ("teacher", "student"):
+            for name in getattr(self.config, net).fields:
+                if name not in fields:
+                    issues.append(ConfigIssue(f"{net}.fields", f"The dataset has no field '{name}' "
+                                                               f"(it has {', '.join(fields)})."))
+        return issues
+
     def show_first_start(self, shown: bool) -> None:
         self.first_start_banner.setVisible(shown)
 
@@ -401,8 +424,11 @@ class DataPanel(QWidget):
         self.overview = overview
         self._remember(str(overview.report.index.root))
         self.first_start_banner.hide()
+        fields_replaced = self._adapt_config(overview.report)
         self._show_overview(overview)
         self.check_finished.emit(overview)
+        if fields_replaced:
+            self.fields_changed.emit(self.config.teacher.fields, self.config.student.fields)
 
     @Slot(str, str)
     def _on_check_job_failed(self, message: str, _details: str) -> None:
@@ -430,6 +456,20 @@ class DataPanel(QWidget):
         if self._pending_root is not None:
             pending, self._pending_root = self._pending_root, None
             self.check_folder(pending)
+
+    def _adapt_config(self, report) -> bool:
+        """Point the config at the checked folder; a dataset its fields do not fit gets the defaults for it
+        (teacher on every field, student on the image). True when the fields were replaced."""
+        self.config.data.root = str(report.index.root)
+        chosen = self.config.teacher.fields + self.config.student.fields
+        if self.config.teacher.fields and self.config.student.fields and \
+                all(name in report.index.fields for name in chosen):
+            return False
+        defaults = default_config(report)
+        for net in ("teacher", "student"):
+            getattr(self.config, net).fields = getattr(defaults, net).fields
+            getattr(self.config, net).encoders = getattr(defaults, net).encoders
+        return True
 
     def _remember(self, folder: str) -> None:
         self.recent = [folder, *(f for f in self.recent if f != folder)][:MAX_RECENT]

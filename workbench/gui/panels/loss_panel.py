@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QScrollArea, QVBox
 from workbench.config import ExperimentConfig
 from workbench.engine.losses import describe_objective
 from workbench.engine.registry import loss_class
-from workbench.gui.forms import DataclassForm
+from workbench.gui.forms import DataclassForm, ValueEditor
 
 DEFAULT_ON_WEIGHT = 1.0
 
@@ -116,6 +116,10 @@ class LossPanel(QWidget):
             editor.edited.connect(self._on_term_edited)
             self.grid.addWidget(editor, i // self.COLUMNS, i % self.COLUMNS)
             self.term_editors[name] = editor
+
+    @property
+    def editors(self) -> dict[str, ValueEditor]:
+        return {key: editor for term in self.term_editors.values() for key, editor in term.form.editors.items()}
 
     def set_config(self, config: ExperimentConfig) -> None:
         self.config = config

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from workbench.config import ENCODER_TRAINING, MAX_LR_SCALE, EncoderConfig, ExperimentConfig, NetworkConfig
 from workbench.engine.models import build_network, count_parameters
 from workbench.engine.registry import default_encoder, encoder_params, encoders_for
-from workbench.gui.forms import DataclassForm, humanize, make_editor
+from workbench.gui.forms import DataclassForm, ValueEditor, humanize, make_editor
 from workbench.gui.tasks import BackgroundJob
 
 COUNT_DELAY_MS = 250
@@ -260,6 +260,17 @@ class ModelPanel(QWidget):
     def refresh(self) -> None:
         """Rebuild the editors after the window changed the field choice."""
         self._show_networks()
+
+    @property
+    def editors(self) -> dict[str, ValueEditor]:
+        """Every value editor of both networks, by config key (``teacher.encoders.image.width``)."""
+        editors: dict[str, ValueEditor] = {}
+        for network_editor in (self.teacher_editor, self.student_editor):
+            editors.update(network_editor.options_form.editors)
+            for encoder_editor in network_editor.encoder_editors.values():
+                for name, editor in encoder_editor.param_editors.items():
+                    editors[f"{encoder_editor.key}.{name}"] = editor
+        return editors
 
     def set_past_runs(self, runs: list[tuple[str, str]]) -> None:
         """(label, run folder) of earlier runs whose teacher can be reused."""

@@ -264,6 +264,17 @@ class ResultsView(JobView):
         self._reset(run_dir, live=False)
         self._request_run_load(measure_latency=True)
 
+    @Slot(object)
+    def on_event(self, record: dict) -> None:
+        """The live run's event stream (``RunSession.event_received``): a new run, its validations, its end."""
+        kind = record["event"]
+        if kind == "fit_start":
+            self.on_run_started(str(record["run_dir"]))
+        elif kind == "validation":
+            self.on_validation_finished(record)
+        elif kind == "fit_end":
+            self.on_run_finished(record["summary"])
+
     @Slot(str)
     def on_run_started(self, run_dir: str) -> None:
         """A new training run: follow its validation epochs as they arrive."""

@@ -222,6 +222,15 @@ class RunsView(JobView):
         runs_dir = self.runs_dir
         self._runner.submit("list", lambda: run_rows(runs_dir), self._on_rows_loaded)
 
+    @Slot(object)
+    def on_event(self, record: dict) -> None:
+        """The live run's event stream: listed while it trains, resumable or deletable once it ended."""
+        kind = record["event"]
+        if kind == "fit_start":
+            self.on_run_started(str(record["run_dir"]))
+        elif kind in ("fit_end", "exception"):
+            self.on_run_finished(record.get("summary", {}))
+
     @Slot(str)
     def on_run_started(self, run_dir: str) -> None:
         """The app's live run: it is listed (as running) but cannot be resumed or deleted."""
