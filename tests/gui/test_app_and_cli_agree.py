@@ -12,7 +12,8 @@ import torch
 from workbench.cli import main as cli_main
 from workbench.config import save_config
 from workbench.engine.runs import list_runs
-from workbench.gui.worker import TrainingController, _EmittingCallback
+from workbench.gui.run_session import RunSession
+from workbench.gui.worker import _EmittingCallback
 
 
 def test_the_app_worker_and_the_cli_give_identical_metrics(make_tiny_config, qtbot, tmp_path, monkeypatch):
@@ -21,19 +22,20 @@ def test_the_app_worker_and_the_cli_give_identical_metrics(make_tiny_config, qtb
     config.train.runs_dir = str(tmp_path / "app-runs")
 
     seen: list[int] = []  # torch's thread count in the thread that trains, at each batch
-    forward = _EmittingCallback.on_train_batch_end
+    forward = _EmittingCallback.on_event
 
-    def counting(self, payload: dict) -> None:
-        seen.append(torch.get_num_threads())
-        forward(self, payload)
+    def counting(self, record: dict) -> None:
+        if record["event"] == "train_batch":
+            seen.append(torch.get_num_threads())
+        forward(self, record)
 
-    monkeypatch.setattr(_EmittingCallback, "on_train_batch_end", counting)
-    controller = TrainingController()
-    with qtbot.waitSignal(controller.run_finished, timeout=60_000) as finished:
-        controller.start(config)
-    qtbot.waitUntil(lambda: not controller.is_running(), timeout=10_000)
-    controller.shutdown()
-    app_summary = finished.args[0]["summary"]
+    monkeypatch.setattr(_EmittingCallback, "on_event", counting)
+    session = RunSession()
+    with qtbot.waitSignal(session.run_finished, timeout=60_000) as finished:
+        session.start(config)
+    qtbot.waitUntil(lambda: not session.is_running(), timeout=10_000)
+    session.shutdown()
+    app_summary = finished.args[0]
     assert set(seen) == {2}  # set in the worker thread itself, where torch's thread count applies
 
     path = tmp_path / "exp.toml"
