@@ -22,7 +22,7 @@ def test_logging_group_switches_loggers_on_and_their_warning_reaches_the_run_log
     editors["log.mlflow_uri"].widget.editingFinished.emit()
     assert window.config.log.tensorboard and window.config.log.mlflow_uri == "http://127.0.0.1:9"
 
-    with qtbot.waitSignal(window.run_finished, timeout=60_000) as finished:
+    with qtbot.waitSignal(window.session.run_finished, timeout=60_000) as finished:
         click_start(qtbot, window)
     assert finished.args[0]["status"] == "finished"
     run_dir = Path(window.run_dir)
