@@ -21,7 +21,7 @@ def test_out_of_memory_shows_where_and_what_to_do_and_the_window_stays_responsiv
     window = make_window(make_tiny_config())
     with monkeypatch.context() as patch:
         patch.setattr(trainer_module, "_optimizer_step", allocator_fails)
-        with qtbot.waitSignal(window.controller.run_failed, timeout=60_000):
+        with qtbot.waitSignal(window.session.run_failed, timeout=60_000):
             window.start_run()
 
     dialog = window.error_dialog
@@ -32,6 +32,6 @@ def test_out_of_memory_shows_where_and_what_to_do_and_the_window_stays_responsiv
     # The window is usable at once: Start is enabled again and the next run trains.
     assert window.start_action.isEnabled() and not window.is_running()
     dialog.accept()
-    with qtbot.waitSignal(window.run_finished, timeout=60_000) as finished:
+    with qtbot.waitSignal(window.session.run_finished, timeout=60_000) as finished:
         assert window.start_run()
     assert finished.args[0]["status"] == "finished"
