@@ -162,7 +162,9 @@ def test_prepared_items_have_every_field(tmp_path):
     assert item["features"].shape == (5,) and item["features"].dtype == torch.float32
     assert isinstance(item["label"], int) and item["index"] == data.train.sample_indices[0]
     assert data.preprocessing.input_specs() == {
-        "image": {"kind": "image", "channels": 3, "size": 8},
+        "image": {"kind": "image", "channels": 3, "size": 8,
+                  "mean": data.preprocessing.processors["image"].mean.flatten().tolist(),
+                  "std": data.preprocessing.processors["image"].std.flatten().tolist()},
         "caption": {"kind": "text", "vocab_size": data.preprocessing.processors["caption"].tokenizer.vocab_size, "max_length": 32},
         "note": {"kind": "text", "vocab_size": data.preprocessing.processors["note"].tokenizer.vocab_size, "max_length": 32},
         "sound": {"kind": "audio", "n_mels": 8, "frames": 26, "sample_rate": 16000},

@@ -105,7 +105,9 @@ class ImageProcessor:
         self.std = torch.where(std < _MIN_STD, torch.ones_like(std), std).float().view(-1, 1, 1)
 
     def spec(self) -> dict[str, Any]:
-        return {"kind": "image", "channels": self.channels, "size": self.size}
+        # mean/std: what a pretrained backbone needs to undo this normalisation (engine/backbones.py).
+        return {"kind": "image", "channels": self.channels, "size": self.size,
+                "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
 
     def to_dict(self) -> dict[str, Any]:
         return {

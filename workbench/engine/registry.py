@@ -33,7 +33,7 @@ ENCODERS: dict[str, type] = {}
 FUSIONS: dict[str, type] = {}
 LOSSES: dict[str, type] = {}
 
-_BUILTIN_MODULES = ("workbench.engine.models", "workbench.engine.losses")
+_BUILTIN_MODULES = ("workbench.engine.models", "workbench.engine.backbones", "workbench.engine.losses")
 
 ClassT = TypeVar("ClassT", bound=type)
 
