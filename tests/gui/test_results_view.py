@@ -132,6 +132,10 @@ def test_embedding_projects_both_networks_and_a_click_opens_the_sample(qtbot, vi
     with qtbot.waitSignal(view.sample_shown, timeout=3000) as shown:
         qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert shown.args[0] in {5} | {int(p.data()) for p in scatter.pointsAt(spot.pos())}
+    # The clicked sample is ringed in both plots: the teacher's point and the student's point of it.
+    row = shown.args[0]
+    for net, other in view.embedding_plots.items():
+        assert other.marked() == pytest.approx(tuple(other._points[row])), net
 
 
 def test_live_run_follows_each_validation_epoch(qtbot, tmp_path):

@@ -7,7 +7,7 @@ table's latency column use exactly what the run trained with.
 
 from __future__ import annotations
 
-import statistics
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,6 +19,7 @@ from torch import nn
 from workbench.data.dataset import collate_batch
 from workbench.data.preprocessing import Preprocessing
 from workbench.data.text import read_text_file
+from workbench.engine.device import cpu_threads
 from workbench.engine.runs import RunRecord, load_network
 from workbench.errors import WorkbenchError
 
@@ -129,9 +130,18 @@ class Predictor:
         return result
 
 
+@dataclasses.dataclass(frozen=True)
+class Latency:
+    """Seconds per sample: the median of the repeats and their interquartile range."""
+
+    median: float
+    low: float  # 25th percentile
+    high: float  # 75th percentile
+
+
 @torch.no_grad()
-def measure_latency(network: nn.Module, batch: dict[str, torch.Tensor], repeats: int = 5, warmup: int = 1) -> float:
-    """Median seconds per sample of a forward pass over ``batch`` (eval mode, no grad)."""
+def latency_spread(network: nn.Module, batch: dict[str, torch.Tensor], repeats: int = 20, warmup: int = 3) -> Latency:
+    """Seconds per sample of a forward pass over ``batch`` (eval mode, no grad), over ``repeats`` passes."""
     network.eval()
     size = len(next(iter(batch.values())))
     for _ in range(warmup):
@@ -141,16 +151,28 @@ def measure_latency(network: nn.Module, batch: dict[str, torch.Tensor], repeats:
         start = time.perf_counter()
         network(batch)
         timings.append((time.perf_counter() - start) / size)
-    return statistics.median(timings)
+    low, median, high = np.percentile(timings, [25, 50, 75])
+    return Latency(float(median), float(low), float(high))
 
 
-def measure_run_latency(run_dir: str | Path, samples: int = 64, repeats: int = 5) -> dict[str, float]:
-    """Seconds per sample of each network of a run, on a batch of its validation samples, on the CPU."""
+def measure_latency(network: nn.Module, batch: dict[str, torch.Tensor], repeats: int = 5, warmup: int = 1) -> float:
+    """Median seconds per sample of a forward pass over ``batch`` (eval mode, no grad)."""
+    return latency_spread(network, batch, repeats, warmup).median
+
+
+def measure_run_latency(run_dir: str | Path, samples: int = 64, repeats: int = 20) -> dict[str, Latency]:
+    """Seconds per sample of each network's best checkpoint, on a batch of its validation samples.
+
+    On one CPU thread, so that a figure does not depend on what else the machine (or the app's other
+    background jobs) is doing with the other cores; the interquartile range shows what is left of
+    the noise.
+    """
     predictor = Predictor.from_run(run_dir)
     latency = {}
-    for net, network in predictor.networks.items():
-        items, _ = validation_items(Path(run_dir), predictor.preprocessing, predictor.fields(net), samples)
-        if items:
-            batch = encode_batch(predictor.preprocessing, predictor.fields(net), items)
-            latency[net] = measure_latency(network, batch, repeats)
+    with cpu_threads(1):
+        for net, network in predictor.networks.items():
+            items, _ = validation_items(Path(run_dir), predictor.preprocessing, predictor.fields(net), samples)
+            if items:
+                batch = encode_batch(predictor.preprocessing, predictor.fields(net), items)
+                latency[net] = latency_spread(network, batch, repeats)
     return latency

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont
 
-from workbench.assets import class_colour, network_colour
+from workbench.assets import class_colour, network_colour, ui_colour
 from workbench.gui.plotting import legend_beside
 from workbench.gui.results.selection import NETS
 
@@ -182,6 +182,11 @@ class EmbeddingPlot(pg.PlotWidget):
         self.legend = legend_beside(self.getPlotItem())
         self._tip = tip
         self._scatters: list[pg.ScatterPlotItem] = []
+        self._points = np.zeros((0, 2))
+        # A ring on the sample shown in the detail view, in both plots at once (teacher and student).
+        self.marker = pg.ScatterPlotItem(size=16, pen=pg.mkPen(ui_colour("marker_outline"), width=2), brush=None)
+        self.marker.setZValue(10)
+        self.addItem(self.marker)
 
     def set_points(self, points: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:
         """One scatter item per class: a single brush each is far faster than 10,000 per-point brushes."""
@@ -197,7 +202,19 @@ class EmbeddingPlot(pg.PlotWidget):
             scatter.sigClicked.connect(self._on_scatter_clicked)
             self.addItem(scatter)
             self._scatters.append(scatter)
+        self._points = np.asarray(points)
         self.autoRange()
+
+    def mark(self, row: int | None) -> None:
+        """Ring sample ``row`` (a row of the points given), or no sample."""
+        if row is None or not 0 <= row < len(self._points):
+            self.marker.setData([], [])
+        else:
+            self.marker.setData([self._points[row, 0]], [self._points[row, 1]])
+
+    def marked(self) -> tuple[float, float] | None:
+        x, y = self.marker.getData()
+        return (float(x[0]), float(y[0])) if x is not None and len(x) else None
 
     def point_count(self) -> int:
         return sum(len(scatter.data) for scatter in self._scatters)
@@ -207,6 +224,8 @@ class EmbeddingPlot(pg.PlotWidget):
             self.removeItem(scatter)
         self.legend.clear()
         self._scatters = []
+        self._points = np.zeros((0, 2))
+        self.marker.setData([], [])
 
     def _point_tip(self, x: float, y: float, data: object) -> str:
         return self._tip(int(data))

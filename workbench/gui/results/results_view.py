@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.engine.inference import measure_run_latency
+from workbench.engine.inference import Latency, measure_run_latency
 from workbench.engine.metrics import confusion_matrix
 from workbench.engine.result import NetResult, result_header, run_result
 from workbench.gui.results.detail import DetailPanel
@@ -65,7 +65,7 @@ _METRIC_ROWS = [
     ("retrieval_r5", "Retrieval R@5"),
     ("retrieval_r10", "Retrieval R@10"),
     ("params", "Parameters"),
-    ("latency", "Latency per sample (CPU)"),
+    ("latency", "Latency per sample (1 CPU thread)"),
     ("checkpoint", "Checkpoint size"),
 ]
 
@@ -79,8 +79,8 @@ def _format_metric(key: str, value: float | int | None) -> str:
         return f"{value:.3f}"
     if key == "params":
         return f"{value / 1e6:.2f} M" if value >= 1e5 else f"{value / 1e3:.1f} k"
-    if key == "latency":
-        return f"{value * 1e3:.2f} ms"
+    if key == "latency":  # a Latency: median and interquartile range
+        return f"{value.median * 1e3:.2f} ms ({value.low * 1e3:.2f}–{value.high * 1e3:.2f})"
     return f"{value / 2**20:.1f} MiB" if value >= 2**20 else f"{value / 2**10:.0f} KiB"
 
 
@@ -92,7 +92,7 @@ class ResultsView(JobView):
     epoch_shown = Signal(str, int)  # stage, epoch: every part now shows this validation epoch
     embedding_shown = Signal(str, int)
     # Dict-carrying signals and slots are declared object: PySide6 would convert a dict to a QVariantMap.
-    latency_measured = Signal(object)  # {net: seconds per sample}
+    latency_measured = Signal(object)  # {net: Latency (seconds per sample: median, quartiles)}
     sample_shown = Signal(int)  # the detail panel shows this prediction row
 
     def __init__(self, parent=None):
@@ -102,7 +102,7 @@ class ResultsView(JobView):
         self.epochs: list[tuple[str, int]] = []
         self.predictions: PredictionSet | None = None
         self.cell: ConfusionCell | None = None
-        self.latency: dict[str, float] = {}
+        self.latency: dict[str, Latency] = {}
         self._live = False
         self._pending_embedding: tuple[PredictionSet, dict[str, np.ndarray]] | None = None
         self._sets: OrderedDict[tuple[str, int], PredictionSet] = OrderedDict()
@@ -557,6 +557,7 @@ class ResultsView(JobView):
         for net, plot in self.embedding_plots.items():
             if net in projected:
                 plot.set_points(projected[net], predictions.label, self.run.class_names)
+                plot.mark(self.detail.row)
             else:
                 plot.clear_points()
         self.embedding_shown.emit(predictions.stage, predictions.epoch)
@@ -578,6 +579,8 @@ class ResultsView(JobView):
         if self.predictions is None or self.run is None:
             return
         self.detail.show_sample(row, self.run.samples, self.predictions, self.run.class_names)
+        for plot in self.embedding_plots.values():  # the same sample ringed in the teacher's and the student's
+            plot.mark(row)
         self.sample_shown.emit(row)
 
     def _show_error(self, message: str) -> None:
