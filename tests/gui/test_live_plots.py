@@ -105,6 +105,26 @@ def test_display_options_redraw_without_losing_points(qtbot):
     assert "at epoch" in plots._describe_at("loss", 1.0)
 
 
+def test_epochs_count_from_one_in_each_stage(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.add_event({"event": "stage_start", "stage": "teacher", "epochs": 3, "start_epoch": 0, "steps_per_epoch": 10})
+    for step in range(1, 31):
+        plots.add_event(batch("teacher", step))
+    plots.add_event({"event": "stage_start", "stage": "student", "epochs": 3, "start_epoch": 0, "steps_per_epoch": 10})
+    for step in range(1, 21):
+        plots.add_event(batch("student", step))
+    plots.x_combo.setCurrentText("epoch")
+    plots.redraw()
+    axis = plots.plots["loss"].getAxis("bottom")
+    assert axis.stage_starts == [3.0]
+    assert axis.tickStrings([1, 3, 4, 5], 1, 1) == ["1", "3", "1", "2"]  # the student's epochs 1 and 2
+    assert axis.labelText == "epoch of each stage"
+    plots.x_combo.setCurrentText("step")
+    plots.redraw()
+    assert axis.stage_starts == [] and axis.tickStrings([40], 1, 1) == ["40"]
+
+
 def test_legends_sit_outside_the_data_and_the_readout_only_reads_data(qtbot):
     from PySide6.QtCore import QPointF
 

@@ -43,6 +43,29 @@ RANGE_MARGIN = 0.08  # share of the data's span added around it when a range is 
 SHRINK_BELOW = 1 / 3  # refit a range when the data fills less than this share of it
 
 
+class StageAxis(pg.AxisItem):
+    """An x axis whose tick labels start again after each stage boundary: with the teacher's 10
+    epochs before it, the student's epoch 3 sits at x = 13 and is labelled 3."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stage_starts: list[float] = []
+
+    def set_stage_starts(self, starts: list[float]) -> None:
+        if starts != self.stage_starts:
+            self.stage_starts = list(starts)
+            self.picture = None  # re-draw the labels
+            self.update()
+
+    def in_stage(self, value: float) -> float:
+        """``value`` counted from the start of its stage; a point exactly on a boundary is the end
+        of the stage before it (its last epoch)."""
+        return value - max((start for start in self.stage_starts if start < value), default=0.0)
+
+    def tickStrings(self, values, scale, spacing):
+        return super().tickStrings([self.in_stage(value) for value in values], scale, spacing)
+
+
 @dataclass
 class _Curve:
     plot_key: str
@@ -115,7 +138,8 @@ class LivePlots(QWidget):
         # Each plot's legend sits right of its data (legend_beside), never on it.
         self.legends: dict[str, pg.LegendItem] = {}
         for i, (key, (title, y_label)) in enumerate(PLOTS.items()):
-            plot = self.graphics.addPlot(row=i // 2, col=i % 2, title=title)
+            plot = self.graphics.addPlot(row=i // 2, col=i % 2, title=title,
+                                         axisItems={"bottom": StageAxis(orientation="bottom")})
             self.legends[key] = legend_beside(plot)
             plot.setLabel("left", y_label)
             # No grid: pyqtgraph draws it with the axes, so every curve update would repaint the tick
@@ -393,10 +417,15 @@ class LivePlots(QWidget):
                 self._stage_lines.append(line)
         for i, line in enumerate(self._stage_lines):
             line.setValue(starts[i // len(self.plots)][1])
+        # Epochs count from 1 in each stage (student epoch 1, not 11); steps run on across stages.
+        restarts = [x for _, x in starts] if x_mode == "epoch" else []
+        for plot in self.plots.values():
+            plot.getAxis("bottom").set_stage_starts(restarts)
 
     def _show_x_label(self) -> None:
+        label = "epoch of each stage" if self.x_combo.currentText() == "epoch" else "step"
         for plot in self.plots.values():
-            plot.setLabel("bottom", self.x_combo.currentText())
+            plot.setLabel("bottom", label)
 
     # ------------------------------------------------------------------ handlers
 
@@ -477,6 +506,7 @@ class LivePlots(QWidget):
             if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
                 i -= 1
             parts.append(f"{name.split(':', 1)[1]} = {ys[i]:.4g}")
-        where = f"{x_mode} {x:.0f}" if x_mode == "step" else f"epoch {x:.2f}"
+        in_stage = self.plots[plot_key].getAxis("bottom").in_stage(x)
+        where = f"{x_mode} {x:.0f}" if x_mode == "step" else f"epoch {in_stage:.2f} of its stage"
         return f"{PLOTS[plot_key][0]} at {where}: " + ("; ".join(parts) if parts else "no data")
 
