@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("onnx", "torchscript"), default="torchscript")
     export.add_argument("--net", choices=("student", "teacher", "baseline"), default="student")
     export.add_argument("--out", help="output file (default: inside the run folder, under export/)")
+
+    report = commands.add_parser("report", help="write one self-contained HTML report of one or several runs")
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folder(s); several are compared")
+    report.add_argument("--out", default="report.html", help="the HTML file to write (default: report.html)")
     return parser
 
 
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in (None, "app"):
             return _open_app(getattr(args, "config", None))
         handler = {"sample": _cmd_sample, "check": _cmd_check, "config": _cmd_config, "train": _cmd_train,
-                   "study": _cmd_study, "export": _cmd_export}[args.command]
+                   "study": _cmd_study, "export": _cmd_export, "report": _cmd_report}[args.command]
         return handler(args)
     except WorkbenchError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -217,6 +221,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = export_run(Path(args.run_dir), fmt=args.format, net=args.net, out=Path(args.out) if args.out else None)
     print(describe_export(out))
     print(f"Its labels, fields and preprocessing: {out.with_suffix('.json')}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    # The report's pictures are drawn by the app's plot classes, offscreen: no display needed.
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        from workbench.gui.app import create_application
+    except ImportError as error:
+        raise WorkbenchError(f"The report draws with Qt, which cannot load here: {error}.") from None
+    create_application()
+    from workbench.gui.report import write_report
+
+    out = write_report(args.run_dirs, args.out)
+    print(f"Wrote {out} ({out.stat().st_size / 1024:.0f} KiB, self-contained: open it in any browser)")
     return 0
 
 

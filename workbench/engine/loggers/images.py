@@ -31,13 +31,6 @@ def _short(name: str) -> str:
     return name if len(name) <= _MAX_NAME else name[:_MAX_NAME - 1] + "…"
 
 
-def confusion_counts(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
-    """(classes, classes) counts: rows are true classes, columns predicted ones."""
-    counts = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(counts, (labels.astype(np.int64), predicted.astype(np.int64)), 1)
-    return counts
-
-
 def confusion_image(counts: np.ndarray, class_names: list[str], title: str) -> np.ndarray:
     """The confusion matrix as a heatmap, each row coloured by its share of the true class, counts in the cells."""
     classes = counts.shape[0]

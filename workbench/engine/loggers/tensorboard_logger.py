@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from workbench.engine.loggers.images import confusion_counts, confusion_image, gallery_image, gallery_samples
+from workbench.engine.loggers.images import confusion_image, gallery_image, gallery_samples
 from workbench.engine.loggers.scalars import finite_scalars
+from workbench.engine.metrics import confusion_matrix
 
 GALLERY_IMAGES = 16
 # The projector's files are text (tensors.tsv): past this many samples only an even spread of them is written.
@@ -102,7 +103,7 @@ class TensorBoardBackend:
         predictions = payload["predictions"]
         labels = predictions["label"]
         for net in [net for net in payload["metrics"] if f"{net}_probs" in predictions]:  # classification
-            counts = confusion_counts(labels, predictions[f"{net}_probs"].argmax(1), len(self._class_names))
+            counts = confusion_matrix(labels, predictions[f"{net}_probs"].argmax(1), len(self._class_names))
             title = f"{net}, {stage} stage epoch {payload['epoch']}"
             writer.add_image(f"confusion/{net}", confusion_image(counts, self._class_names, title), step,
                              walltime=wall_time, dataformats="HWC")
