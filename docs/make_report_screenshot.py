@@ -5,7 +5,8 @@ with decoupled KD that reuses its teacher (CPU, about a minute or two on two cor
 report of the first run and the comparison of both, and takes a screenshot of each page in
 headless Chromium (Debian's package `chromium`).
 
-Run: python docs/make_report_screenshot.py [--out docs/screenshots] [--keep DIR]
+Run: python docs/make_report_screenshot.py [--out docs/screenshots] [--keep DIR] [--runs RUN_A RUN_B]
+(--runs: two runs made by an earlier --keep, so that only the pages and screenshots are made again)
 """
 
 from __future__ import annotations
@@ -43,16 +44,9 @@ def screenshot(page: Path, png: Path, height: int) -> None:
     print(f"wrote {png}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(Path(__file__).parent / "screenshots"))
-    parser.add_argument("--keep", help="keep the dataset, runs and HTML pages in this folder")
-    args = parser.parse_args()
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="report-shot-"))
-    work.mkdir(parents=True, exist_ok=True)
-    out = Path(args.out)
-
-    data = write_sample_dataset(work / "shapes")  # the quick start's dataset, seed 0
+def train_two_runs(work: Path) -> list[Path]:
+    """The quick start's run (sample dataset, seed 0), then decoupled KD reusing its teacher."""
+    data = write_sample_dataset(work / "shapes")
     config = default_config(check_dataset(data, default_config().data, seed=0))
     config.train.runs_dir = str(work / "runs")
     config.train.device = "cpu"
@@ -63,10 +57,23 @@ def main() -> None:
     second_config.teacher.checkpoint = str(first.run_dir)
     second = Trainer(second_config)
     second.fit()
+    return [first.run_dir, second.run_dir]
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(Path(__file__).parent / "screenshots"))
+    parser.add_argument("--keep", help="keep the dataset, runs and HTML pages in this folder")
+    parser.add_argument("--runs", nargs=2, help="report on these two runs instead of training them")
+    args = parser.parse_args()
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="report-shot-"))
+    work.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+
+    runs = [Path(run) for run in args.runs] if args.runs else train_two_runs(work)
     create_application()
-    one = write_report([first.run_dir], work / "report.html")
-    both = write_report([first.run_dir, second.run_dir], work / "report_comparison.html")
+    one = write_report(runs[:1], work / "report.html")
+    both = write_report(runs, work / "report_comparison.html")
     screenshot(one, out / "report.png", 2400)
     screenshot(both, out / "report_comparison.png", 1100)
     if not args.keep:

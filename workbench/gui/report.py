@@ -27,25 +27,23 @@ from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import QBuffer, QIODevice, Qt, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QWidget
 
-from workbench.assets import network_colour, ui_colour
+from workbench.assets import network_colour, run_colours, ui_colour
 from workbench.atomic import atomic_write_text
 from workbench.engine.metrics import confusion_matrix
 from workbench.engine.result import METRIC_LABELS, NETS, RunResult, format_gain, run_result
 from workbench.engine.runs import RunRecord
 from workbench.engine.stats import describe_gain
 from workbench.errors import WorkbenchError
-from workbench.gui import plotting  # noqa: F401  (the app's plot look: white background, its foreground colour)
+from workbench.gui.plotting import legend_beside  # also the app's plot look: white background, its foreground
 from workbench.gui.live_plots import LivePlots
 from workbench.gui.results.plots import ConfusionPlot, GroupedBarPlot
 from workbench.gui.results.run_data import flatten, validation_curves
-from workbench.gui.results.runs_view import run_color
 from workbench.gui.results.selection import PredictionSet, per_class_accuracy, row_normalized
 
 PAGE_WIDTH = 1100  # px of the widest picture; the page is laid out for it
-# metric -> (title, legend offset: where the curves rarely go, bottom right for rising ones, top right for falling)
-_OVERLAY_METRICS = {"student/val_accuracy": ("Student validation accuracy", (-8, -8)),
-                    "baseline/val_accuracy": ("Baseline validation accuracy", (-8, -8)),
-                    "student/val_loss": ("Student validation loss", (-8, 8))}
+_OVERLAY_METRICS = {"student/val_accuracy": "Student validation accuracy",
+                    "baseline/val_accuracy": "Baseline validation accuracy",
+                    "student/val_loss": "Student validation loss"}
 
 
 @dataclass
@@ -241,14 +239,15 @@ def _best_predictions(run: _Run) -> dict[str, tuple[int | None, PredictionSet]]:
 
 def _comparison(runs: list[_Run]) -> str:
     parts = ["<h1>Run comparison</h1>", "<table class='results'><caption>Each run's result; best = each "
-             "network's best checkpoint, last = last epoch.</caption><tr><th>run</th><th>objective</th>"
+             "network's best checkpoint, last = last epoch.</caption><tr><th>run</th><th class='text'>objective</th>"
              "<th>student (best)</th><th>baseline (best)</th><th>gain (best), 95% interval, p</th>"
-             "<th>gain (last)</th><th>status</th></tr>"]
+             "<th>gain (last)</th><th class='text'>status</th></tr>"]
+    colours = dict(zip((run.name for run in runs), run_colours(len(runs))))  # as the Runs tab: in the order given
     for run in runs:
         result = run.result
         student, baseline = result.net("best", "student"), result.net("best", "baseline")
         test = result.paired_test.get("best")
-        swatch = f"<span class='swatch' style='background:{run_color(run.name).name()}'></span>"
+        swatch = f"<span class='swatch' style='background:{colours[run.name]}'></span>"
         cells = [run.record.summary.get("objective", ""), _number(student.accuracy if student else None),
                  _number(baseline.accuracy if baseline else None),
                  describe_gain(test) if test else format_gain(result.gain["best"]), format_gain(result.gain["last"]),
@@ -259,9 +258,10 @@ def _comparison(runs: list[_Run]) -> str:
     parts.append("</table>")
     curves = {run.name: validation_curves(run.record.path) for run in runs}
     parts.append("<h3>Validation curves</h3><p class='note'>Per epoch of the student stage; one colour per "
-                 "run, as in the Runs tab.</p><div class='row'>")
-    for metric, (title, legend_offset) in _OVERLAY_METRICS.items():
-        parts.append("<figure>" + _img(_overlay_png(curves, metric, title, legend_offset), title) + "</figure>")
+                 "run, as in the Runs tab. Curves that coincide (the same baseline) hide one another.</p>"
+                 "<div class='row'>")
+    for metric, title in _OVERLAY_METRICS.items():
+        parts.append("<figure>" + _img(_overlay_png(curves, metric, title, colours), title) + "</figure>")
     parts.append("</div>")
     parts.append(_config_diff_table(runs))
     return "\n".join(parts)
@@ -295,7 +295,8 @@ def _curves_png(record: RunRecord) -> str:
         plots.add_event(event)
     plots.follow_check.setChecked(True)
     _lay_out(plots, PAGE_WIDTH, 620)
-    plots.redraw()
+    plots.redraw()  # creates the curves and their legend entries: the legends beside the plots grow,
+    QApplication.processEvents()  # and the layout makes room for them before the picture is taken
     png = _export(plots.graphics.ci, PAGE_WIDTH)
     plots.deleteLater()
     return png
@@ -331,7 +332,7 @@ def _gain_bars_png(class_names: list[str], gains: list[float | None]) -> str:
 
 
 def _overlay_png(curves: dict[str, dict[str, list[tuple[int, float]]]], metric: str, title: str,
-                 legend_offset: tuple[int, int]) -> str:
+                 colours: dict[str, str]) -> str:
     plot = pg.PlotWidget(background="w")
     plot.setTitle(title, color="k")
     plot.setLabel("bottom", "epoch", color="k")
@@ -339,19 +340,18 @@ def _overlay_png(curves: dict[str, dict[str, list[tuple[int, float]]]], metric: 
         plot.getAxis(axis).setTextPen("k")
         plot.getAxis(axis).setPen("k")
         plot.getAxis(axis).enableAutoSIPrefix(False)
-    legend = plot.addLegend(offset=legend_offset, labelTextColor="k", brush=pg.mkBrush(255, 255, 255, 210))
+    legend_beside(plot.getPlotItem())
     for name, run_curves in curves.items():
         points = run_curves.get(metric)
         if not points:
             continue
         x, y = zip(*points)
-        colour = run_color(name)
+        colour = colours[name]
         plot.plot(list(x), list(y), pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour,
                   symbolPen=None, name=name)
-    legend.setLabelTextSize("8pt")
     plot.hideButtons()
     plot.autoRange()
-    return _widget_png(plot, 360, 280)
+    return _widget_png(plot, 540, 280)
 
 
 def _lay_out(widget: QWidget, width: int, height: int) -> None:
@@ -407,15 +407,14 @@ h1 {{ font-size: 1.6em; margin-bottom: 0.2em; }} h2 {{ margin-top: 2em; border-t
 table {{ border-collapse: collapse; margin: 0.6em 0; font-size: 0.95em; }}
 th, td {{ border-bottom: 1px solid #e3e3e3; padding: 4px 12px; text-align: right; }}
 th:first-child {{ text-align: left; }} tr:first-child th {{ border-bottom: 2px solid #bbb; }}
-td.text {{ text-align: left; }}
+td.text, th.text {{ text-align: left; }}
 caption {{ caption-side: bottom; text-align: left; color: #666; font-size: 0.85em; padding-top: 4px; }}
 table.diff td, table.diff th {{ text-align: left; font-family: ui-monospace, Menlo, Consolas, monospace;
        font-size: 0.88em; }}
 .swatch {{ display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }}
 ul.gain {{ padding-left: 1.2em; }} span.gain {{ font-weight: 600; }}
 img {{ max-width: 100%; height: auto; }} .row {{ display: flex; flex-wrap: wrap; gap: 12px; }}
-figure {{ margin: 0; }} figtd.text {{ text-align: left; }}
-caption {{ font-size: 0.85em; color: #555; text-align: center; }}
+figure {{ margin: 0; }} figcaption {{ font-size: 0.85em; color: #555; text-align: center; }}
 pre.config {{ white-space: pre-wrap; background: #f7f7f7; padding: 10px; font-size: 0.82em; max-height: 480px; overflow: auto;
        border: 1px solid #e3e3e3; }}
 footer {{ margin-top: 3em; color: #888; font-size: 0.8em; }}
