@@ -111,3 +111,28 @@ def test_report_of_a_folder_that_is_no_run_is_one_clear_error(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "r.html")]) == 2
     assert "is not a run folder" in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_file_export_report_writes_the_runs_selected_in_the_runs_tab(two_runs, make_window, qtbot, tmp_path,
+                                                                    monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = make_window(wait_for_dataset=False)
+    with qtbot.waitSignal(window.runs_view.runs_listed, timeout=10_000):
+        window.runs_view.set_runs_dir(str(two_runs[0].parent))
+    window.runs_view.select_runs([str(run) for run in two_runs])
+    chosen = window.report_runs()  # in the table's order
+    assert sorted(chosen) == sorted(str(run) for run in two_runs)
+    target = tmp_path / "exported.html"
+    offered = []
+
+    def save_dialog(parent, caption, suggested, filters):
+        offered.append(suggested)
+        return str(target), filters
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    window.export_report_action.trigger()
+    assert offered == [str(Path(chosen[0]).parent / f"{Path(chosen[0]).name}-comparison-report.html")]
+    page = target.read_text(encoding="utf-8")
+    assert "Run comparison" in page and len(_assert_self_contained(page)) == 3 + 2 * 6
+    assert f"Wrote the report of 2 runs to {target}" in window.log_view.toPlainText()

@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -138,10 +139,13 @@ class MainWindow(QMainWindow):
                                            QKeySequence.StandardKey.SaveAs)
         self.open_run_action = self._action("Open &Run…", self._on_open_run_action_triggered)
         self.resume_action = self._action("Res&ume Run…", self._on_resume_action_triggered)
+        self.export_report_action = self._action("Export Re&port…", self._on_export_report_action_triggered)
+        self.export_report_action.setToolTip("One self-contained HTML page of the runs selected in the Runs tab "
+                                             "(else the run shown in Results): results, gain, curves, config")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         file_menu.addActions([self.new_action, self.open_action, self.save_action, self.save_as_action])
         file_menu.addSeparator()
-        file_menu.addActions([self.open_run_action, self.resume_action])
+        file_menu.addActions([self.open_run_action, self.resume_action, self.export_report_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
 
@@ -224,6 +228,27 @@ class MainWindow(QMainWindow):
     @property
     def run_dir(self) -> str:
         return self.session.run_dir
+
+    def report_runs(self) -> list[str]:
+        """What File > Export report covers: the runs selected in the Runs tab, else the run Results shows,
+        else the latest run."""
+        shown = self.results_view.run_dir or self.run_dir
+        return self.runs_view.selected_run_dirs() or ([shown] if shown else [])
+
+    def export_report(self, run_dirs: list[str], target: str | Path) -> Path | None:
+        """Write the report (drawn here, in the GUI thread: it uses the app's plot widgets); None on failure."""
+        from workbench.gui.report import write_report
+
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            out = write_report(run_dirs, target)
+        except (WorkbenchError, OSError) as error:
+            QMessageBox.warning(self, "Export report", f"The report was not written: {error}")
+            return None
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.log(f"Wrote the report of {len(run_dirs)} run{'s' * (len(run_dirs) > 1)} to {out}")
+        return out
 
     def add_workspace_tab(self, widget: QWidget, title: str) -> int:
         """Add a tab (e.g. Results, Runs, Try it) after the built-in ones; returns its index."""
@@ -560,6 +585,18 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open a run folder", self.config.train.runs_dir)
         if folder:
             self.open_run(folder)
+
+    @Slot()
+    def _on_export_report_action_triggered(self) -> None:
+        run_dirs = self.report_runs()
+        if not run_dirs:
+            QMessageBox.information(self, "Export report", "Select runs in the Runs tab, or open a run, first.")
+            return
+        first = Path(run_dirs[0])
+        suggested = first.parent / f"{first.name}{'-comparison' if len(run_dirs) > 1 else ''}-report.html"
+        target, _ = QFileDialog.getSaveFileName(self, "Export report", str(suggested), "HTML page (*.html)")
+        if target:
+            self.export_report(run_dirs, target)
 
     @Slot()
     def _on_resume_action_triggered(self) -> None:
