@@ -29,7 +29,7 @@ def test_a_run_from_start_shows_in_results_runs_and_try_it(make_window, make_tin
     window = make_window(make_tiny_config(epochs=1))
     results, runs, try_it = window.results_view, window.runs_view, window.try_it
     assert isinstance(results, ResultsView) and isinstance(runs, RunsView) and isinstance(try_it, TryItView)
-    assert tab_titles(window)[-3:] == ["Results", "Runs", "Try it"]
+    assert tab_titles(window)[-4:] == ["Results", "Runs", "Studies", "Try it"]
     assert same_folder(runs.runs_dir, window.config.train.runs_dir)
 
     with qtbot.waitSignals([window.session.run_finished, try_it.run_ready, runs.runs_listed], timeout=60_000), \

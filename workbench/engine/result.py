@@ -196,8 +196,10 @@ def result_header(result: RunResult) -> str:
                 continue
             epoch = "" if selection == "last" or value.epoch is None else f" (epoch {value.epoch})"
             parts.append(f"{net} {value.metrics[result.gain_metric]:.3f}{epoch}")
-        gain = result.gain[selection]
-        if gain is not None:
+        gain, test = result.gain[selection], result.paired_test.get(selection)
+        if test:
+            parts.append(f"gain {describe_gain(test)}")
+        elif gain is not None:
             parts.append(f"gain {gain:+.3f}")
         if selection == "best":
             title = f"★ Best checkpoint (by {METRIC_LABELS.get(result.metric, result.metric)})"

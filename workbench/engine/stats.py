@@ -125,14 +125,15 @@ def is_significant(test: dict[str, Any] | None) -> bool:
     return test is not None and test.get("mcnemar_p") is not None and test["mcnemar_p"] < SIGNIFICANCE
 
 
-def describe_gain(test: dict[str, Any] | None, digits: int = 3) -> str:
-    """"+0.021 [-0.060, +0.100], p = 0.71: not significant" (what every view shows beside a gain)."""
+def describe_gain(test: dict[str, Any] | None, digits: int = 3, percent: bool = False) -> str:
+    """"+0.021 [-0.060, +0.100], p = 0.71: not significant" (what every view shows beside a gain);
+    with ``percent``: "+2.1% [-6.0%, +10.0%], p = 0.71: not significant"."""
     if not test or test.get("gain") is None or math.isnan(test["gain"]):
         return "–"
     low, high = test["interval"]
     verdict = "significant" if is_significant(test) else "not significant"
-    return (f"{test['gain']:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}], "
-            f"{format_p(test['mcnemar_p'])}: {verdict}")
+    number = (lambda value: f"{value:+.1%}") if percent else (lambda value: f"{value:+.{digits}f}")
+    return f"{number(test['gain'])} [{number(low)}, {number(high)}], {format_p(test['mcnemar_p'])}: {verdict}"
 
 
 def format_p(p: float) -> str:

@@ -405,7 +405,11 @@ class LivePlots(QWidget):
         """The header: the run's result so far, best checkpoint and last epoch, as engine/result.py defines it."""
         entries = summary_from_events(self._validations, self._selection_metric)
         self._best_epochs = {net: entry.get("best_epoch") for net, entry in entries.items()}
-        self.result_label.setText(result_header(run_result(entries)) if entries else "")
+        # The last epoch's paired test is in its validation event; the best checkpoints' comes with summary.json.
+        last_test = next((event["paired_test"] for event in reversed(self._validations) if event.get("paired_test")),
+                         None)
+        tests = {"best": None, "last": last_test}
+        self.result_label.setText(result_header(run_result(entries, tests)) if entries else "")
 
     def _show_stage_lines(self, x_mode: str) -> None:
         starts = [(stage, xs if x_mode == "step" else xe) for stage, xs, xe in self.history.stage_starts if xs > 0]

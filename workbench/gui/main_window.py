@@ -39,6 +39,7 @@ from workbench.gui.panels.training_panel import TrainingPanel
 from workbench.gui.results import ResultsView, RunsView, TryItView
 from workbench.gui.run_session import RunSession
 from workbench.gui.run_view import RunLog, RunView
+from workbench.gui.studies_view import StudiesView
 from workbench.gui.tasks import BackgroundJob, wait_for_background_jobs
 from workbench.gui.worker import warm_up_engine
 
@@ -101,7 +102,9 @@ class MainWindow(QMainWindow):
         self.results_view = ResultsView(self)
         self.runs_view = RunsView(self)
         self.try_it = TryItView(self)
-        for widget, title in ((self.results_view, "Results"), (self.runs_view, "Runs"), (self.try_it, "Try it")):
+        self.studies_view = StudiesView(self)
+        for widget, title in ((self.results_view, "Results"), (self.runs_view, "Runs"), (self.studies_view, "Studies"),
+                              (self.try_it, "Try it")):
             self.add_workspace_tab(widget, title)
         self._build_log_dock()
         self._build_actions()
@@ -117,6 +120,7 @@ class MainWindow(QMainWindow):
         self._revalidate()
         self._refresh_past_runs()
         self.runs_view.set_runs_dir(self.config.train.runs_dir)
+        self.studies_view.set_runs_dir(self.config.train.runs_dir)
         self._open_initial_dataset()
         self._start_job(warm_up_engine, self._on_warm_up_job_succeeded, self._on_warm_up_job_failed)
 
@@ -208,6 +212,7 @@ class MainWindow(QMainWindow):
         self.session.stop_requested.connect(self._on_session_stop_requested)
         self.session.warned.connect(self.log_view.on_warning)
         self.runs_view.open_run_requested.connect(self.show_results)
+        self.studies_view.open_run_requested.connect(self.show_results)
         self.runs_view.clone_config_requested.connect(self._on_runs_view_clone_config_requested)
         self.runs_view.resume_requested.connect(self._on_runs_view_resume_requested)
 
@@ -348,6 +353,7 @@ class MainWindow(QMainWindow):
         self._revalidate()
         self._refresh_past_runs()
         self.runs_view.set_runs_dir(self.config.train.runs_dir)
+        self.studies_view.set_runs_dir(self.config.train.runs_dir)
 
     @Slot()
     def _on_document_state_changed(self) -> None:
@@ -497,6 +503,7 @@ class MainWindow(QMainWindow):
         if key.startswith("train.runs_dir"):
             self._refresh_past_runs()
             self.runs_view.set_runs_dir(self.config.train.runs_dir)
+            self.studies_view.set_runs_dir(self.config.train.runs_dir)
 
     @Slot(object)
     def _on_runs_view_clone_config_requested(self, config: ExperimentConfig) -> None:

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from workbench.assets import run_palette
 from workbench.config import config_from_dict
+from workbench.engine.stats import describe_gain
 from workbench.gui.plotting import legend_beside
 from workbench.gui.results.jobs import JobView
 from workbench.gui.results.run_data import RunRow, config_diff, run_rows, validation_curves
@@ -52,8 +53,10 @@ _COLUMN_TIPS = {
     "Teacher acc. (best)": "Validation accuracy of the teacher's best checkpoint",
     "Student acc. (best)": "Validation accuracy of the student's best checkpoint (the one export and Try it use)",
     "Baseline acc. (best)": "Validation accuracy of the baseline's best checkpoint, chosen by the same rule",
-    "Gain (best)": "Distillation gain: student minus baseline validation accuracy, best checkpoint of each",
-    "Gain (last)": "Distillation gain: student minus baseline validation accuracy at the last epoch",
+    "Gain (best)": "Distillation gain: student minus baseline validation accuracy, best checkpoint of each; "
+                   "[95% paired-bootstrap interval], exact McNemar p",
+    "Gain (last)": "Distillation gain: student minus baseline validation accuracy at the last epoch; "
+                   "[95% paired-bootstrap interval], exact McNemar p",
 }
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 _RUN_DIR_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -284,8 +287,9 @@ class RunsView(JobView):
             accuracy = {net: value.accuracy if value else None for net, value in best.items()}
             cells += [(_percent(accuracy[net]), _sort_number(accuracy[net])) for net in accuracy]
             for selection in ("best", "last"):
-                gain = row.result.gain[selection]
-                cells.append(("—" if gain is None else f"{gain:+.1%}", _sort_number(gain)))
+                gain, test = row.result.gain[selection], row.result.paired_test.get(selection)
+                cells.append(("—" if gain is None else describe_gain(test, percent=True) if test else f"{gain:+.1%}",
+                              _sort_number(gain)))
             cells.append((row.status, row.status))
             items = []
             for text, sort_value in cells:
