@@ -54,8 +54,8 @@ class DataConfig:
     grayscale: list = option([], "Image fields kept single-channel instead of converted to RGB.")
     image_size: int = option(32, "Images are resized to image_size x image_size pixels.", low=8, high=1024)
     augment: bool = option(False, "Light training augmentation of images: flip, crop, colour jitter.")
-    cache_mb: int = option(1024, "Memory budget (MiB) for decoded images kept as uint8 between epochs.", low=0,
-                           high=1 << 20)
+    cache_mb: int = option(1024, "Memory budget (MiB) for decoded images, spectrograms and arrays kept between "
+                                 "epochs.", low=0, high=1 << 20)
     text_max_length: int = option(32, "Tokens per text field; longer texts are truncated (and counted).", low=1,
                                  high=8192)
     text_lowercase: bool = option(True, "Lower-case text before tokenizing.")
@@ -192,6 +192,10 @@ class TrainConfig:
     device: str = option("auto", "auto (CUDA, then MPS, then CPU), or a device string such as cpu, cuda:1, mps.")
     precision: str = option("fp32", "Numeric precision: fp32, or bf16 / fp16 autocast.", choices=("fp32", "bf16", "fp16"))
     baseline: bool = option(True, "Also train a baseline student with cross-entropy only, to measure distillation gain.")
+    teacher_cache_mb: int = option(1024, "Memory budget (MiB) for the frozen teacher's outputs in the student stage: "
+                                   "computed once per sample, reused every epoch (not when augmentation changes "
+                                   "the teacher's images); beyond the budget they go to a temporary file. "
+                                   "0 = run the teacher on every batch.", low=0, high=2**20)
     cpu_threads: int = option(0, "CPU threads for training; 0 = the cores less one (at least 1), which leaves "
                               "one to the app's window. The run records the number it used: the app and the CLI "
                               "use the same one, so the same config and seed give the same numbers in both.", low=0,

@@ -189,9 +189,19 @@ class ArrayProcessor:
         self.shape = tuple(shape)
         self.mean = torch.tensor(mean, dtype=torch.float32)
         self.std = torch.tensor(std, dtype=torch.float32)
+        self.cache = MemoryCache()
 
     def load(self, raw: str | os.PathLike | np.ndarray) -> torch.Tensor:
-        array = raw if isinstance(raw, np.ndarray) else np.load(raw, allow_pickle=False)
+        if isinstance(raw, np.ndarray):
+            return self._checked(raw)
+        key = ("array", os.fspath(raw))
+        tensor = self.cache.get(key)
+        if tensor is None:  # read and checked once, then kept like decoded images (within the budget)
+            tensor = self._checked(np.load(raw, allow_pickle=False))
+            self.cache.put(key, tensor)
+        return tensor
+
+    def _checked(self, array: np.ndarray) -> torch.Tensor:
         if array.dtype.kind not in "biuf":
             raise WorkbenchError(f"array dtype {array.dtype} is not numeric")
         if tuple(array.shape) != self.shape:
@@ -276,10 +286,10 @@ class Preprocessing:
         return processor.encode(raw_value)
 
     def set_cache_budget(self, cache_mb: int) -> None:
-        """One memory budget for decoded images and audio spectrograms of all fields (not saved)."""
+        """One memory budget for decoded images, audio spectrograms and arrays of all fields (not saved)."""
         cache = MemoryCache(cache_mb * 2**20)
         for processor in self.processors.values():
-            if isinstance(processor, (ImageProcessor, AudioProcessor)):
+            if isinstance(processor, (ImageProcessor, AudioProcessor, ArrayProcessor)):
                 processor.cache = cache
 
     def input_specs(self) -> dict[str, dict[str, Any]]:

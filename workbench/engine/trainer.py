@@ -58,6 +58,7 @@ from workbench.engine.models import build_network, count_parameters, parameter_g
 from workbench.engine.result import improves, run_result
 from workbench.engine.runs import RunRecord, RunWriter, create_run_dir
 from workbench.engine.stats import paired_test
+from workbench.engine.teacher_cache import TeacherOutputCache, teacher_cache_for
 from workbench.engine.tasks import Task, get_task
 from workbench.errors import ConfigError, WorkbenchError
 
@@ -238,6 +239,7 @@ class Trainer:
 
     def _init_state(self) -> None:
         self._stop = threading.Event()
+        self._teacher_cache: TeacherOutputCache | None = None
         self._fitted = False
         self._stopped = False
         self._stage: str | None = None
@@ -462,6 +464,9 @@ class Trainer:
             learners = [self._learner("teacher", self.teacher, [self.teacher], steps_per_epoch, epochs)]
         else:
             self.teacher.eval().requires_grad_(False)
+            self._teacher_cache = teacher_cache_for(
+                self.cfg, [self.data.fields[name].kind for name in self.cfg.teacher.fields],
+                self.objective.requires_teacher, len(self.data.report.index.samples), self.run_dir)
             learners = [self._learner("student", self.student, [self.student, self.objective], steps_per_epoch,
                                       epochs)]
             if self.baseline is not None:
@@ -552,6 +557,9 @@ class Trainer:
             stage_done = early_stopped or epoch == epochs
             checkpoint(epoch, 0, stage_done)
         self._stopped = not stage_done
+        if self._teacher_cache is not None:
+            self._teacher_cache.close()
+            self._teacher_cache = None
         self._add_time(stage, time.perf_counter() - stage_started)
         if stage_done and stage == "teacher":
             # The student learns from the best teacher, which the summary then reports.
@@ -600,8 +608,12 @@ class Trainer:
         else:
             teacher_out = None
             if self.objective.requires_teacher:
-                with torch.no_grad(), autocast(device, precision):
-                    teacher_out = self.teacher(batch)
+                teacher_out = self._teacher_cache.lookup(batch["index"], device) if self._teacher_cache else None
+                if teacher_out is None:
+                    with torch.no_grad(), autocast(device, precision):
+                        teacher_out = self.teacher(batch)
+                    if self._teacher_cache is not None:
+                        self._teacher_cache.store(batch["index"], teacher_out)
             before_student = _generator_states(device)
             output, loss, terms = self._train_modules["student"](batch, teacher_out, device, precision)
             losses = [("student", loss)]
