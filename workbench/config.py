@@ -8,6 +8,7 @@ validation messages and the GUI's tooltips all come from one place.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import math
@@ -51,7 +52,7 @@ class DataConfig:
     val_fraction: float = option(0.2, "Share of each class held out for validation when the data gives no split.",
                                  low=0.0, high=0.9, low_open=True)
     field_types: dict = option({}, "Explicit kind per field, e.g. {depth = \"array\"}: image, text, audio or array.")
-    grayscale: list = option([], "Image fields kept single-channel instead of converted to RGB.")
+    grayscale: list[str] = option([], "Image fields kept single-channel instead of converted to RGB.")
     image_size: int = option(32, "Images are resized to image_size x image_size pixels.", low=8, high=1024)
     augment: bool = option(False, "Light training augmentation of images: flip, crop, colour jitter.")
     cache_mb: int = option(1024, "Memory budget (MiB) for decoded images, spectrograms and arrays kept between "
@@ -108,7 +109,7 @@ MAX_LR_SCALE = 1000.0
 
 @dataclass
 class NetworkConfig:
-    fields: list = option([], "Dataset fields this network sees, e.g. [\"image\", \"text\"].")
+    fields: list[str] = option([], "Dataset fields this network sees, e.g. [\"image\", \"text\"].")
     encoders: dict = option({}, "Encoder per field: [<net>.encoders.<field>] with type and its parameters.")
     fusion: str = option("concat", "How several fields' features are combined: concat (+ MLP) or gated (weighted sum).",
                          choices=("concat", "gated"))
@@ -225,7 +226,7 @@ class ExperimentConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
-    plugins: list = option([], "Python files that register extra encoders and loss terms "
+    plugins: list[str] = option([], "Python files that register extra encoders and loss terms "
                                "(paths relative to this config file).")
 
     def validate(self) -> list[ConfigIssue]:
@@ -338,6 +339,8 @@ def _build_encoders(data: Any, key: str) -> dict[str, EncoderConfig]:
 
 def _type_name(hint: Any) -> str:
     origin = get_origin(hint) or hint
+    if origin is list and get_args(hint):
+        return "a list of " + {str: "strings", int: "integers", float: "numbers"}.get(get_args(hint)[0], "values")
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
             dict: "a table"}.get(origin, str(hint))
 
@@ -355,7 +358,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     if not ok:
         raise ConfigError(f"'{key}' must be {_type_name(hint)}, got {value!r}.", key)
     if origin is list and get_args(hint):
-        return [_coerce(v, get_args(hint)[0], key) for v in value]
+        try:
+            return [_coerce(v, get_args(hint)[0], key) for v in value]
+        except ConfigError:
+            raise ConfigError(f"'{key}' must be {_type_name(hint)}, got {value!r}.", key) from None
     return value
 
 
@@ -367,9 +373,13 @@ def validate(cfg: ExperimentConfig) -> list[ConfigIssue]:
         _validate_fields(getattr(cfg, section), section, issues)
     for net_name in ("teacher", "student"):
         _validate_network(getattr(cfg, net_name), net_name, issues)
+    for key, text in (("data.root", cfg.data.root), ("teacher.checkpoint", cfg.teacher.checkpoint),
+                      ("train.runs_dir", cfg.train.runs_dir), ("train.name", cfg.train.name)):
+        if "\0" in text:
+            issues.append(ConfigIssue(key, "A path cannot contain a NUL character (\\0)."))
     if not cfg.data.root:
         issues.append(ConfigIssue("data.root", "Choose a dataset folder."))
-    elif not Path(cfg.data.root).expanduser().is_dir():
+    elif not _is_folder(cfg.data.root):
         issues.append(ConfigIssue("data.root", f"Folder not found: {cfg.data.root}"))
     for name, kind in cfg.data.field_types.items():
         if kind not in FIELD_KINDS:
@@ -379,12 +389,29 @@ def validate(cfg: ExperimentConfig) -> list[ConfigIssue]:
     if cfg.train.early_stopping_metric == "val_miou" and cfg.data.task != "segmentation":
         issues.append(ConfigIssue("train.early_stopping_metric", "val_miou is a segmentation metric; this run's "
                                                                  f"task is {cfg.data.task}."))
-    if cfg.teacher.checkpoint and not Path(cfg.teacher.checkpoint).expanduser().exists():
+    if cfg.teacher.checkpoint and not _is_folder(cfg.teacher.checkpoint, or_file=True):
         issues.append(ConfigIssue("teacher.checkpoint", f"Not found: {cfg.teacher.checkpoint}"))
     if cfg.train.device != "auto" and not _looks_like_device(cfg.train.device):
         issues.append(ConfigIssue("train.device", f"'{cfg.train.device}' is not a device: use auto, cpu, cuda, "
                                                   "cuda:N or mps."))
     return issues
+
+
+def _is_folder(text: str, or_file: bool = False) -> bool:
+    """Whether the path names an existing folder (or file); False for one no system call accepts
+    (a NUL character, a name too long)."""
+    try:
+        path = Path(text).expanduser()
+        return path.exists() if or_file else path.is_dir()
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: "~nosuchuser" cannot be expanded
+        return False
+
+
+def _is_absolute(text: str) -> bool:
+    try:
+        return Path(text).expanduser().is_absolute()
+    except RuntimeError:  # "~nosuchuser/data": no home to expand; validate() says the folder is not found
+        return True
 
 
 def _looks_like_device(text: str) -> bool:
@@ -526,9 +553,10 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
 
         data["plugins"] = resolve_plugin_paths(data["plugins"], path.parent)
     cfg = config_from_dict(data)
-    if cfg.data.root and not Path(cfg.data.root).expanduser().is_absolute():
+    if cfg.data.root and not _is_absolute(cfg.data.root):
         # A relative dataset path means "relative to the config file", as a user reading the file expects.
-        cfg.data.root = str((path.parent / cfg.data.root).resolve())
+        with contextlib.suppress(ValueError):  # a NUL character: validate() names it
+            cfg.data.root = str((path.parent / cfg.data.root).resolve())
     return apply_overrides(cfg, overrides) if overrides else cfg
 
 
