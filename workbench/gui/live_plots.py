@@ -24,6 +24,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePo
 
 from workbench.assets import network_colour, series_colour, term_colours, ui_colour
 from workbench.engine.result import result_header, run_result, summary_from_events
+from workbench.engine.runs import RunRecord
+from workbench.errors import WorkbenchError
 from workbench.gui.history import NETS, RunHistory, ema
 from workbench.gui.plotting import legend_beside
 
@@ -41,6 +43,16 @@ NEW_CURVES_PER_TICK = 2  # creating a curve (and its legend entry) costs ~7 ms: 
 HOVER_HINT = "Hover over a plot's data to read values."
 RANGE_MARGIN = 0.08  # share of the data's span added around it when a range is refitted
 SHRINK_BELOW = 1 / 3  # refit a range when the data fills less than this share of it
+
+
+def earlier_events(run_dir: str) -> list[dict]:
+    """The events a resumed run logged before its latest fit_start (read when the resume begins)."""
+    try:
+        events = RunRecord.open(run_dir).events()
+    except WorkbenchError:
+        return []
+    starts = [i for i, event in enumerate(events) if event.get("event") == "fit_start"]
+    return events[:starts[-1]] if starts else events
 
 
 class StageAxis(pg.AxisItem):
@@ -119,6 +131,7 @@ class LivePlots(QWidget):
         self.result_label.setWordWrap(True)
         self.result_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result_label.hide()
         self._validations: list[dict] = []
         self._selection_metric = "val_accuracy"
         self._best_epochs: dict[str, int | None] = {}
@@ -201,14 +214,24 @@ class LivePlots(QWidget):
         self.history = RunHistory(run_dir=run_dir)
         self._validations, self._selection_metric, self._best_epochs = [], "val_accuracy", {}
         self.result_label.setText("")
+        self.result_label.hide()
         self._hide_readout()  # it described the run shown before
         self._dirty = True
 
     @Slot(object)
     def on_event(self, record: dict) -> None:
-        """A live run's event record (``RunSession.event_received``); a fit_start begins new curves."""
+        """A live run's event record (``RunSession.event_received``); a fit_start begins new curves.
+
+        A resumed run's curves continue its earlier ones: what its folder logged before this
+        fit_start is drawn first (the trainer cut metrics.jsonl back to its checkpoint, so
+        nothing there is counted twice), and the live events add to it.
+        """
         if record["event"] == "fit_start":
-            self.reset(str(record.get("run_dir", "")))
+            run_dir = str(record.get("run_dir", ""))
+            self.reset(run_dir)
+            if record.get("resumed") and run_dir:
+                for earlier in earlier_events(run_dir):
+                    self.add_event(earlier)
         self.add_event(record)
 
     def add_event(self, event: dict) -> None:
@@ -410,6 +433,7 @@ class LivePlots(QWidget):
                          None)
         tests = {"best": None, "last": last_test}
         self.result_label.setText(result_header(run_result(entries, tests)) if entries else "")
+        self.result_label.setVisible(bool(entries))  # no empty row taking height
 
     def _show_stage_lines(self, x_mode: str) -> None:
         starts = [(stage, xs if x_mode == "step" else xe) for stage, xs, xe in self.history.stage_starts if xs > 0]

@@ -297,7 +297,7 @@ class MainWindow(QMainWindow):
             return False
         self.log("Starting a run" + (f" from {self.config_path.name}" if self.config_path else ""))
         self.live_plots.reset()
-        self.run_view.run_label.setText("Starting…")
+        self.run_view.begin_run()
         self.session.start(self.config)
         self._show_run_started()
         return True
@@ -308,6 +308,7 @@ class MainWindow(QMainWindow):
             return False
         self.log(f"Resuming {run_dir}")
         self.live_plots.reset()
+        self.run_view.begin_run(f"Resuming {Path(run_dir).name}…")
         self.session.resume(run_dir)
         self._show_run_started()
         return True
@@ -622,6 +623,7 @@ class MainWindow(QMainWindow):
         self.stop_run()
 
     def _show_run_started(self) -> None:
+        self.status_label.setText("Training…")  # not the end of the run before (a resumed one said "stopped")
         self.status_timer.start()
         self.tabs.setCurrentWidget(self.run_view)
         self._show_running(True)

@@ -35,6 +35,7 @@ class StageProgress:
         self.step = self.first_step
         self.epoch = int(payload.get("start_epoch", 0) or 0)
         self.started = time.monotonic()
+        self.ended = False  # its stage_end came: the label says how it ended, the timer leaves it
 
     def update(self, batch: dict) -> None:
         self.step, self.epoch = int(batch["step"]), int(batch["epoch"])
@@ -47,18 +48,26 @@ class StageProgress:
 
 
 class RunView(QWidget):
-    """Progress bar, stage and ETA, then the plots."""
+    """Progress bar, stage and ETA, then the plots.
+
+    The bar covers the whole run (every stage that will train, from ``fit_start``), so it reads
+    100 % only when the run has finished: not at the change of stage, not after a stop, not
+    after a failure. The label says the stage, and a stop or a failure in words.
+    """
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.progress: StageProgress | None = None
         self.latest_batch: dict | None = None  # shown by show_progress, from a timer: batches come too fast
+        self.stage_steps: dict[str, int] = {}  # the run's planned steps per stage, in training order
         self.run_label = QLabel("No run yet: press Start (Ctrl+R).", self)
         self.stage_label = QLabel(self)
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("%p% of the run")
         self.progress_bar.setMaximumWidth(320)
+        self.progress_bar.hide()
         self.plots = LivePlots(self)
         header = QHBoxLayout()
         header.addWidget(self.run_label, 1)
@@ -68,6 +77,14 @@ class RunView(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.plots, 1)
 
+    def begin_run(self, text: str = "Starting…") -> None:
+        """A run was asked for: nothing of the one before stays in the header."""
+        self.progress, self.latest_batch, self.stage_steps = None, None, {}
+        self.run_label.setText(text)
+        self.stage_label.setText("Preparing the data…")
+        self.progress_bar.hide()
+        self.progress_bar.setValue(0)
+
     @Slot(object)
     def on_event(self, record: dict) -> None:
         """An event of the live run: the label and the bar follow it (per batch: only remembered)."""
@@ -75,16 +92,27 @@ class RunView(QWidget):
         if kind == "train_batch":
             self.latest_batch = record
         elif kind == "fit_start":
-            self.run_label.setText(f"Run {Path(str(record.get('run_dir', ''))).name}")
+            self.run_label.setText(f"Run {Path(str(record.get('run_dir', ''))).name}"
+                                   + (" (resumed)" if record.get("resumed") else ""))
+            epochs, steps = record.get("epochs") or {}, record.get("steps_per_epoch") or {}
+            self.stage_steps = {stage: int(epochs.get(stage, 0)) * int(steps.get(stage, 0))
+                                for stage in record.get("stages", epochs)}
         elif kind == "stage_start":
             self.latest_batch = None
             self.start_stage(record)
         elif kind == "stage_end":
-            self.finish_stage()
+            self.finish_stage(record)
         elif kind == "fit_end":
             self.run_label.setText(f"Run {Path(str(record['summary'].get('run_dir', ''))).name}: {record['status']}")
         elif kind == "exception":
             self.run_label.setText("Run failed")
+            progress = self.progress
+            if progress is None:  # it failed before training began: there is no progress to show
+                self.stage_label.setText("")
+                self.progress_bar.hide()
+            else:
+                self.stage_label.setText(f"{progress.stage.capitalize()} stage failed at step "
+                                         f"{progress.step}/{progress.total_steps}")
 
     def show_past_run(self, name: str) -> None:
         """A run read from its folder: its name, and no progress bar (nothing is running)."""
@@ -94,30 +122,54 @@ class RunView(QWidget):
         self.progress_bar.hide()
 
     def start_stage(self, payload: dict) -> None:
-        self.progress_bar.show()
         self.progress = StageProgress(payload)
-        self.progress_bar.setRange(0, self.progress.total_steps)
+        if payload["stage"] not in self.stage_steps:  # a run whose fit_start did not plan it
+            self.stage_steps[payload["stage"]] = self.progress.total_steps
+        self.progress_bar.setRange(0, max(1, sum(self.stage_steps.values())))
+        self.progress_bar.show()
         self.show_progress()
+
+    def run_steps_done(self) -> int:
+        """Steps done in the whole run: the stages before the current one, and this one's."""
+        progress = self.progress
+        if progress is None:
+            return 0
+        before = 0
+        for stage, steps in self.stage_steps.items():
+            if stage == progress.stage:
+                break
+            before += steps
+        return before + progress.step
 
     def show_progress(self) -> None:
         """Refresh the label and bar from the latest batch (called from a timer, not per batch)."""
         progress = self.progress
-        if progress is None:
+        if progress is None or progress.ended:
             return
-        if self.latest_batch is not None:
+        if self.latest_batch is not None and self.latest_batch.get("stage") == progress.stage:
             progress.update(self.latest_batch)
         eta = progress.eta_seconds()
         self.stage_label.setText(
             f"{progress.stage.capitalize()} stage: epoch {max(progress.epoch, 1)}/{progress.epochs}, "
             f"step {progress.step}/{progress.total_steps}"
             + (f", ETA {format_duration(eta)}" if eta is not None else ""))
-        self.progress_bar.setValue(progress.step)
+        self.progress_bar.setValue(self.run_steps_done())
 
-    def finish_stage(self) -> None:
-        if self.progress is not None:
-            self.progress.step = self.progress.total_steps
-            self.show_progress()
-            self.stage_label.setText(f"{self.progress.stage.capitalize()} stage done")
+    def finish_stage(self, payload: dict | None = None) -> None:
+        progress = self.progress
+        if progress is None:
+            return
+        payload = payload or {}
+        if self.latest_batch is not None and self.latest_batch.get("stage") == progress.stage:
+            progress.update(self.latest_batch)
+        if payload.get("stopped"):
+            text = f"stopped at step {progress.step}/{progress.total_steps}"
+        else:
+            progress.step = progress.total_steps  # done, or stopped early: the rest of the stage will not run
+            text = "stopped early (no improvement)" if payload.get("early_stopped") else "done"
+        progress.ended = True
+        self.progress_bar.setValue(self.run_steps_done())
+        self.stage_label.setText(f"{progress.stage.capitalize()} stage {text}")
 
 
 class RunLog(QPlainTextEdit):

@@ -126,6 +126,7 @@ class ResultsView(JobView):
         self.result_label.setWordWrap(True)
         self.result_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result_label.hide()
         self.export_result = QLabel()  # the last export's result line, with its check against the checkpoint
         self.export_result.setWordWrap(True)
         self.export_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -331,6 +332,7 @@ class ResultsView(JobView):
         self.status.hide()
         self.export_result.hide()  # it was about the run shown before
         self.result_label.setText("")
+        self.result_label.hide()
         # Nothing of the run shown before stays on screen while this one loads.
         self.metrics_table.setRowCount(0)
         self.metrics_table.setColumnCount(0)
@@ -391,6 +393,7 @@ class ResultsView(JobView):
     def _show_result(self, summary: dict) -> None:
         result = run_result(summary or {})
         self.result_label.setText(result_header(result) if any(result.nets["best"].values()) else "")
+        self.result_label.setVisible(bool(self.result_label.text()))  # no empty row taking height
 
     def _epoch_marks(self, stage: str, epoch: int) -> str:
         """Which networks' best checkpoint this epoch is, and whether it is the last: the epoch's
