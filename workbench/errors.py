@@ -8,6 +8,13 @@ class WorkbenchError(Exception):
     """
 
 
+def describe_exception(error: BaseException) -> str:
+    """A plain one-line message: a user's mistake as written, anything else with its type."""
+    if isinstance(error, WorkbenchError):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
 class ConfigError(WorkbenchError):
     """An invalid config key or value; ``key`` is its dotted path, e.g. ``loss.kd.temperature``."""
 

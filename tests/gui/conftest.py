@@ -85,5 +85,4 @@ def make_window(qtbot, settings):
 
 def wait_until_idle(qtbot, window, timeout: int = 30_000) -> None:
     """Until the dataset check, the parameter count and other background jobs have reported."""
-    qtbot.waitUntil(lambda: window.overview is not None and not window.data_panel.is_checking()
-                    and not window.model_panel.is_counting() and not window._jobs, timeout=timeout)
+    qtbot.waitUntil(lambda: window.overview is not None and window.is_idle(), timeout=timeout)

@@ -55,7 +55,7 @@ def test_a_tiny_run_from_the_start_button_plots_every_logged_point(make_window, 
     # The run folder alone gives the same curves back.
     shown = {name: buffer.size for name, buffer in plots.history.series.items()}
     window.open_run(window.run_dir)
-    qtbot.waitUntil(lambda: not window._jobs, timeout=10_000)
+    qtbot.waitUntil(lambda: window.is_idle(), timeout=10_000)
     assert {name: buffer.size for name, buffer in window.live_plots.history.series.items()} == shown
 
     # Its teacher can be reused by the next run.

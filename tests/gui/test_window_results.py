@@ -75,7 +75,7 @@ def test_a_run_from_start_shows_in_results_runs_and_try_it(make_window, make_tin
     runs.select_runs([listed])
     with qtbot.waitSignal(results.run_loaded, timeout=20_000):
         qtbot.mouseClick(runs.open_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not window._jobs and bool(window.live_plots.history.series), timeout=20_000)
+    qtbot.waitUntil(lambda: window.is_idle() and bool(window.live_plots.history.series), timeout=20_000)
     assert window.tabs.currentWidget() is results
     assert same_folder(results.run_dir, listed) and same_folder(try_it.run_dir, listed)
     assert window.live_plots.history.counts.get("train_batch", 0) > 0
@@ -96,4 +96,4 @@ def test_clone_config_loads_the_runs_config_untitled_and_unsaved(make_window, ma
     assert window.config_path is None and window.isWindowModified()
     assert window.windowTitle().startswith("Untitled")
     assert same_folder(window.runs_view.runs_dir, cloned.train.runs_dir)
-    qtbot.waitUntil(lambda: not window._jobs and not window.data_panel.is_checking(), timeout=20_000)
+    qtbot.waitUntil(lambda: window.is_idle() and not window.data_panel.is_checking(), timeout=20_000)

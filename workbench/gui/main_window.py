@@ -31,6 +31,7 @@ from workbench.config import ConfigIssue, ExperimentConfig, default_config
 from workbench.errors import WorkbenchError
 from workbench.gui.config_document import ConfigDocument, new_config, user_data_dir
 from workbench.gui.forms import ValueEditor
+from workbench.gui.jobs import JobError, JobRunner
 from workbench.gui.overview import DatasetOverview
 from workbench.gui.panels.data_panel import DataPanel
 from workbench.gui.panels.loss_panel import LossPanel
@@ -40,7 +41,6 @@ from workbench.gui.results import ResultsView, RunsView, TryItView
 from workbench.gui.run_session import RunSession
 from workbench.gui.run_view import RunLog, RunView
 from workbench.gui.studies_view import StudiesView
-from workbench.gui.tasks import BackgroundJob, wait_for_background_jobs
 from workbench.gui.worker import warm_up_engine
 
 APP_TITLE = "Cross-Modal Distillation Workbench"
@@ -85,7 +85,8 @@ class MainWindow(QMainWindow):
         self.error_dialog: QMessageBox | None = None
         self.close_question: QMessageBox | None = None
         self._close_when_stopped = False
-        self._jobs: list[BackgroundJob] = []
+        self.jobs = JobRunner("window-jobs", self)  # list past runs, create the sample, read a run's events
+        self._warm_up = JobRunner("warm-up", self)  # long (seconds): kept off the queue of the jobs above
 
         self.data_panel = DataPanel(self.config, self)
         self.model_panel = ModelPanel(self.config, self)
@@ -122,7 +123,7 @@ class MainWindow(QMainWindow):
         self.runs_view.set_runs_dir(self.config.train.runs_dir)
         self.studies_view.set_runs_dir(self.config.train.runs_dir)
         self._open_initial_dataset()
-        self._start_job(warm_up_engine, self._on_warm_up_job_succeeded, self._on_warm_up_job_failed)
+        self._warm_up.submit("warm-up", warm_up_engine, lambda _result: None, self._on_warm_up_failed)
 
     # ------------------------------------------------------------------ construction
 
@@ -271,8 +272,8 @@ class MainWindow(QMainWindow):
         With ``show_live`` the Live tab becomes current once they are in."""
         run_dir = str(run_dir)
         self.log(f"Opening run {run_dir}")
-        self._start_job(lambda: (run_dir, load_events(run_dir), show_live), self._on_load_run_job_succeeded,
-                        self._on_load_run_job_failed)
+        self.jobs.submit("load-run", lambda: (run_dir, load_events(run_dir), show_live), self._on_run_loaded,
+                         self._on_run_load_failed)
 
     @Slot(str)
     def show_results(self, run_dir: str | Path) -> None:
@@ -286,6 +287,11 @@ class MainWindow(QMainWindow):
         self.results_view.show_run(run_dir)
         self.try_it.set_run(run_dir)
         self.tabs.setCurrentWidget(self.results_view)
+
+    def is_idle(self) -> bool:
+        """No background job of the window or its panels is under way (tests wait for this)."""
+        return (self.jobs.is_idle() and self._warm_up.is_idle() and not self.data_panel.is_checking()
+                and not self.model_panel.is_counting())
 
     def is_running(self) -> bool:
         return self.session.is_running()
@@ -338,8 +344,8 @@ class MainWindow(QMainWindow):
         self.data_panel.create_sample_button.setEnabled(False)
         self.status_label.setText("Creating the sample dataset…")
         options = dict(SAMPLE_OPTIONS)
-        self._start_job(lambda: str(write_sample_dataset(target, **options)), self._on_sample_job_succeeded,
-                        self._on_sample_job_failed)
+        self.jobs.submit("sample", lambda: str(write_sample_dataset(target, **options)), self._on_sample_created,
+                         self._on_sample_failed)
 
     # ------------------------------------------------------------------ config state
 
@@ -429,56 +435,27 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ jobs
 
-    def _start_job(self, function: Any, on_success: Any, on_failure: Any) -> None:
-        job = BackgroundJob(function, self)
-        job.succeeded.connect(on_success)
-        job.failed.connect(on_failure)
-        job.succeeded.connect(self._on_job_ended)
-        job.failed.connect(self._on_job_ended)
-        self._jobs.append(job)
-        job.start()
-
-    @Slot()
-    def _on_job_ended(self) -> None:
-        job = self.sender()
-        if job in self._jobs:
-            self._jobs.remove(job)
-            job.deleteLater()
-
     def _refresh_past_runs(self) -> None:
         runs_dir = self.config.train.runs_dir
-        self._start_job(lambda: list_past_runs(runs_dir), self._on_past_runs_job_succeeded,
-                        self._on_past_runs_job_failed)
+        self.jobs.submit("past-runs", lambda: list_past_runs(runs_dir), self.model_panel.set_past_runs,
+                         self._on_past_runs_failed)
 
-    @Slot(object)
-    def _on_past_runs_job_succeeded(self, runs: list) -> None:
-        self.model_panel.set_past_runs(runs)
-
-    @Slot(str, str)
-    def _on_past_runs_job_failed(self, message: str, _details: str) -> None:
+    def _on_past_runs_failed(self, message: JobError) -> None:
         self.log(f"Cannot list earlier runs: {message}")
 
-    @Slot(object)
-    def _on_warm_up_job_succeeded(self, _result: object) -> None:
-        pass  # nothing to show: the imports are cached for the first run
-
-    @Slot(str, str)
-    def _on_warm_up_job_failed(self, message: str, _details: str) -> None:
+    def _on_warm_up_failed(self, message: JobError) -> None:
         self.log(f"Warm-up import failed (the first run will import it instead): {message}")
 
-    @Slot(object)
-    def _on_sample_job_succeeded(self, folder: str) -> None:
+    def _on_sample_created(self, folder: str) -> None:
         self.log(f"Sample dataset ready in {folder}")
         self.data_panel.create_sample_button.setEnabled(True)
         self.data_panel.check_folder(folder)
 
-    @Slot(str, str)
-    def _on_sample_job_failed(self, message: str, details: str) -> None:
+    def _on_sample_failed(self, error: JobError) -> None:
         self.data_panel.create_sample_button.setEnabled(True)
-        self._show_error("Cannot create the sample dataset", message, details)
+        self._show_error("Cannot create the sample dataset", error, error.details)
 
-    @Slot(object)
-    def _on_load_run_job_succeeded(self, result: tuple[str, list, bool]) -> None:
+    def _on_run_loaded(self, result: tuple[str, list, bool]) -> None:
         run_dir, events, show_live = result
         if self.is_running():
             self.log(f"Not shown: {Path(run_dir).name} (a run started while it was read)")
@@ -492,9 +469,8 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.run_view)
         self.log(f"Loaded {len(events)} events of {run_dir}")
 
-    @Slot(str, str)
-    def _on_load_run_job_failed(self, message: str, details: str) -> None:
-        self._show_error("Cannot open the run", message, details)
+    def _on_run_load_failed(self, error: JobError) -> None:
+        self._show_error("Cannot open the run", error, error.details)
 
     # ------------------------------------------------------------------ panel handlers
 
@@ -702,9 +678,10 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self.live_plots.redraw_timer.stop()
         self.status_timer.stop()
-        wait_for_background_jobs()  # a check or count still running must not report to a closed window
-        for view in (self.results_view, self.runs_view, self.try_it):
-            view.shutdown()  # their worker threads end with the window (children get no closeEvent)
+        # Every job thread ends with the window (children get no closeEvent): no job reports to a closed window.
+        for owner in (self.jobs, self._warm_up, self.data_panel, self.model_panel, self.results_view, self.runs_view,
+                      self.try_it):
+            owner.shutdown()
         super().closeEvent(event)
 
     def _ask_stop_and_close(self) -> None:

@@ -26,7 +26,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from workbench.config import ExperimentConfig
 from workbench.engine.hooks import EventListener
 from workbench.engine.trainer import Trainer
-from workbench.gui.tasks import describe_exception
+from workbench.errors import describe_exception
 
 
 def warm_up_engine() -> None:

@@ -36,7 +36,7 @@ from workbench.config import ConfigIssue, ExperimentConfig, default_config
 from workbench.gui.forms import DataclassForm, ValueEditor
 from workbench.gui.overview import DatasetOverview, inspect_dataset
 from workbench.gui.plotting import set_bars, small_plot
-from workbench.gui.tasks import BackgroundJob
+from workbench.gui.jobs import JobError, JobRunner
 
 DATA_OPTIONS = ["val_fraction", "image_size", "augment", "text_max_length", "cache_mb", "num_workers"]
 MAX_RECENT = 8
@@ -196,8 +196,7 @@ class DataPanel(QWidget):
         super().__init__(parent)
         self.config = config
         self.overview: DatasetOverview | None = None
-        self._job: BackgroundJob | None = None
-        self._pending_root: str | None = None
+        self._checks = JobRunner("dataset-check", self)  # newest wins: only the last folder asked for reports
         self.recent: list[str] = []
         self.setAcceptDrops(True)
 
@@ -344,28 +343,23 @@ class DataPanel(QWidget):
         self._update_recent_menu()
 
     def is_checking(self) -> bool:
-        return self._job is not None
+        return self._checks.is_pending("check")
 
     def check_folder(self, folder: str) -> None:
         """Check ``folder`` in the background; a newer request replaces one still running."""
         folder = str(Path(folder).expanduser().resolve())
         self.path_edit.setText(folder)
-        if self._job is not None:
-            self._pending_root = folder  # checked when the running job reports
-            return
         self.config.data.root = folder
         self.busy_bar.show()
         self.status_label.setText(f"Checking {folder}…")
         data_cfg, seed = self.config.copy().data, self.config.train.seed
-        self._job = BackgroundJob(lambda: inspect_dataset(folder, data_cfg, seed), self)
-        self._job.succeeded.connect(self._on_check_job_succeeded)
-        self._job.failed.connect(self._on_check_job_failed)
-        self._job.start()
+        self._checks.submit("check", lambda: inspect_dataset(folder, data_cfg, seed), self._on_check_finished,
+                            self._on_check_failed)
         self.check_started.emit(folder)
 
-    def refresh_fields(self) -> None:
-        """Show the config's field choice (after the window changed it)."""
-        self._show_fields()
+    def shutdown(self) -> None:
+        """Stop the check's thread (the window closes)."""
+        self._checks.shutdown()
 
     # ------------------------------------------------------------------ drag and drop
 
@@ -416,11 +410,8 @@ class DataPanel(QWidget):
         if isinstance(action, QAction):
             self.check_folder(action.data())
 
-    @Slot(object)
-    def _on_check_job_succeeded(self, overview: DatasetOverview) -> None:
-        self._finish_job()
-        if self._pending_root is not None:
-            return  # a newer folder is being checked; this result is stale
+    def _on_check_finished(self, overview: DatasetOverview) -> None:
+        self.busy_bar.hide()
         self.overview = overview
         self._remember(str(overview.report.index.root))
         self.first_start_banner.hide()
@@ -430,11 +421,8 @@ class DataPanel(QWidget):
         if fields_replaced:
             self.fields_changed.emit(self.config.teacher.fields, self.config.student.fields)
 
-    @Slot(str, str)
-    def _on_check_job_failed(self, message: str, _details: str) -> None:
-        self._finish_job()
-        if self._pending_root is not None:
-            return
+    def _on_check_failed(self, message: JobError) -> None:
+        self.busy_bar.hide()
         self.status_label.setText(html_colour(f"Cannot check this folder: {message}", "error"))
         self.check_failed.emit(message)
 
@@ -447,15 +435,6 @@ class DataPanel(QWidget):
         self.edited.emit(key)
 
     # ------------------------------------------------------------------ helpers
-
-    def _finish_job(self) -> None:
-        self.busy_bar.hide()
-        if self._job is not None:
-            self._job.deleteLater()
-        self._job = None
-        if self._pending_root is not None:
-            pending, self._pending_root = self._pending_root, None
-            self.check_folder(pending)
 
     def _adapt_config(self, report) -> bool:
         """Point the config at the checked folder; a dataset its fields do not fit gets the defaults for it

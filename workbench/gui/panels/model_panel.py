@@ -2,7 +2,7 @@
 
 Counting builds both networks with the engine's ``build_network`` on the CPU. That takes
 from milliseconds to seconds (a ResNet-18 teacher), so it runs as a background job, a
-short while after the last edit, and a result that an edit made stale is dropped.
+short while after the last edit, on a job runner whose newest count wins (an edit makes an older one stale).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from workbench.config import ENCODER_TRAINING, MAX_LR_SCALE, EncoderConfig, Expe
 from workbench.engine.models import build_network, count_parameters
 from workbench.engine.registry import default_encoder, encoder_params, encoders_for
 from workbench.gui.forms import DataclassForm, ValueEditor, humanize, make_editor
-from workbench.gui.tasks import BackgroundJob
+from workbench.gui.jobs import JobError, JobRunner
 
 COUNT_DELAY_MS = 250
 NETWORK_OPTIONS = ["fusion", "fusion_hidden", "embed_dim", "dropout"]
@@ -198,8 +198,7 @@ class ModelPanel(QWidget):
         self.input_specs: dict[str, dict] = {}
         self.num_classes = 0
         self.counts: dict[str, Any] = {}
-        self._generation = 0
-        self._job: BackgroundJob | None = None
+        self._counts = JobRunner("parameter-count", self)
 
         self.teacher_editor = NetworkEditor("teacher", config.teacher, self)
         self.student_editor = NetworkEditor("student", config.student, self)
@@ -280,7 +279,11 @@ class ModelPanel(QWidget):
         self._show_teacher_source()
 
     def is_counting(self) -> bool:
-        return self._job is not None or self.count_timer.isActive()
+        return self._counts.is_pending("count") or self.count_timer.isActive()
+
+    def shutdown(self) -> None:
+        """Stop the counting thread (the window closes)."""
+        self._counts.shutdown()
 
     # ------------------------------------------------------------------ handlers
 
@@ -293,23 +296,11 @@ class ModelPanel(QWidget):
     def _on_count_timer_timeout(self) -> None:
         if not self.input_specs or self.num_classes < 1:
             return
-        if self._job is not None:
-            self.count_timer.start()  # one count at a time; try again shortly
-            return
-        self._generation += 1
-        generation = self._generation
         config, specs, classes = self.config.copy(), dict(self.input_specs), self.num_classes
-        self._job = BackgroundJob(lambda: (generation, count_network_parameters(config, specs, classes)), self)
-        self._job.succeeded.connect(self._on_count_job_succeeded)
-        self._job.failed.connect(self._on_count_job_failed)
-        self._job.start()
+        self._counts.submit("count", lambda: count_network_parameters(config, specs, classes), self._on_count_finished,
+                            self._on_count_failed)
 
-    @Slot(object)
-    def _on_count_job_succeeded(self, result: tuple[int, dict]) -> None:
-        self._end_job()
-        generation, counts = result
-        if generation != self._generation:
-            return
+    def _on_count_finished(self, counts: dict) -> None:
         self.counts = counts
         self.teacher_editor.show_count(counts["teacher"], counts.get("teacher_trainable"))
         self.student_editor.show_count(counts["student"], counts.get("student_trainable"))
@@ -323,9 +314,7 @@ class ModelPanel(QWidget):
             self.ratio_label.setText("Student / teacher size: –")
         self.counts_updated.emit(counts)
 
-    @Slot(str, str)
-    def _on_count_job_failed(self, message: str, _details: str) -> None:
-        self._end_job()
+    def _on_count_failed(self, message: JobError) -> None:
         self.ratio_label.setText(f"Cannot count parameters: {message}")
 
     @Slot(bool)
@@ -352,11 +341,6 @@ class ModelPanel(QWidget):
             self.edited.emit("teacher.checkpoint")
 
     # ------------------------------------------------------------------ helpers
-
-    def _end_job(self) -> None:
-        if self._job is not None:
-            self._job.deleteLater()
-        self._job = None
 
     def _show_networks(self) -> None:
         self.teacher_editor.set_network(self.config.teacher, self.input_specs)

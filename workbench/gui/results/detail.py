@@ -10,7 +10,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from workbench.gui.results.gallery import decode_scaled
-from workbench.gui.results.jobs import JobRunner
+from workbench.gui.jobs import JobRunner
 from workbench.gui.results.plots import GroupedBarPlot
 from workbench.gui.results.run_data import SampleInfo
 from workbench.gui.results.selection import PredictionSet

@@ -9,7 +9,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
 from workbench.engine.export import FORMATS, describe_export, export_run
-from workbench.gui.results.jobs import JobRunner
+from workbench.gui.jobs import JobRunner
 
 _FORMAT_LABELS = {"torchscript": "TorchScript", "onnx": "ONNX"}
 

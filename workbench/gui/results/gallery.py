@@ -19,7 +19,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPen, QPixm
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from workbench.assets import ui_colour
-from workbench.gui.results.jobs import JobRunner
+from workbench.gui.jobs import JobRunner
 from workbench.gui.results.run_data import SampleInfo
 from workbench.gui.results.selection import PredictionSet
 

@@ -37,7 +37,7 @@ from workbench.engine.result import NetResult, result_header, run_result
 from workbench.gui.results.detail import DetailPanel
 from workbench.gui.results.export_button import ExportButton
 from workbench.gui.results.gallery import GalleryModel, GalleryView
-from workbench.gui.results.jobs import JobView
+from workbench.gui.jobs import JobView
 from workbench.gui.results.plots import ConfusionPlot, EmbeddingPlot, GroupedBarPlot
 from workbench.gui.results.run_data import LoadedRun, load_epoch, load_run
 from workbench.gui.results.selection import (

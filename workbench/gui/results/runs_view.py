@@ -43,7 +43,7 @@ from workbench.assets import run_palette
 from workbench.config import config_from_dict
 from workbench.engine.stats import describe_gain
 from workbench.gui.plotting import legend_beside
-from workbench.gui.results.jobs import JobView
+from workbench.gui.jobs import JobView
 from workbench.gui.results.run_data import RunRow, config_diff, run_rows, validation_curves
 
 COLUMNS = ["Run", "Date", "Dataset", "Teacher fields", "Student fields", "Teacher acc. (best)", "Student acc. (best)",

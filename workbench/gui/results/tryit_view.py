@@ -27,7 +27,7 @@ from workbench.assets import html_colour
 from workbench.engine.inference import Predictor
 from workbench.gui.results.detail import top_classes
 from workbench.gui.results.gallery import decode_scaled
-from workbench.gui.results.jobs import JobView
+from workbench.gui.jobs import JobView
 from workbench.gui.results.plots import GroupedBarPlot
 
 _FILE_FILTERS = {"image": "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)",

@@ -1,11 +1,17 @@
-"""Background work for the result views: one worker thread per runner, results back on the GUI thread.
+"""The GUI's one mechanism for background work: one worker thread per runner, results back on the GUI thread.
 
-A view submits plain Python callables (load an npz, run PCA, decode thumbnails, measure
-latency, export a model); the worker ``QObject`` lives in its own ``QThread`` and
-reports each result with a signal. The runner lives on the GUI thread and hands the
-result to the callback there, so callbacks may touch widgets. Jobs submitted under a
-key replace a pending job with the same key, and a newer job for a key makes an older
-one's result stale: a slider dragged across 30 epochs loads the last one, not all 30.
+An owner (a panel, a view, the window) submits plain Python callables (check a dataset,
+count parameters, load an npz, run PCA, decode thumbnails, export a model); the worker
+``QObject`` lives in its own ``QThread`` and reports each result with a signal. The
+runner lives on the GUI thread and hands the result to the callback there, so callbacks
+may touch widgets. Jobs submitted under a key replace a pending job with the same key,
+and a newer job for a key makes an older one's result stale (newest wins): a slider
+dragged across 30 epochs loads the last one, not all 30, and a folder checked while
+another is still being checked reports only the newer one. No caller keeps a
+generation counter of its own.
+
+The owner shuts its runners down (``shutdown``: pending work is dropped, the running
+job is waited for); every runner also shuts down when the application quits.
 """
 
 from __future__ import annotations
@@ -19,14 +25,25 @@ from typing import Any, Callable
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
-from workbench.gui.tasks import describe_exception
+from workbench.errors import describe_exception
+
+
+class JobError(str):
+    """What a failed job hands its error callback: the plain message (this string) and ``details``, the traceback."""
+
+    details: str
+
+    def __new__(cls, message: str, details: str = "") -> JobError:
+        error = super().__new__(cls, message)
+        error.details = details
+        return error
 
 
 class _JobWorker(QObject):
     """Runs queued jobs in its thread; newest-first when ``lifo`` (thumbnails of what is on screen now)."""
 
     job_finished = Signal(int, object)
-    job_failed = Signal(int, str)
+    job_failed = Signal(int, str, str)  # job id, message, traceback
 
     def __init__(self, lifo: bool, max_pending: int | None):
         super().__init__()
@@ -66,7 +83,7 @@ class _JobWorker(QObject):
             try:
                 result = function()
             except Exception as error:  # noqa: BLE001  (any failure is reported to the view)
-                self.job_failed.emit(job_id, f"{describe_exception(error)}\n{traceback.format_exc(limit=4)}")
+                self.job_failed.emit(job_id, describe_exception(error), traceback.format_exc())
             else:
                 self.job_finished.emit(job_id, result)
 
@@ -94,9 +111,14 @@ class JobRunner(QObject):
         self._latest: dict[object, int] = {}
         self._ids = itertools.count(1)
         self._running = False
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
 
     def submit(self, key: object, function: Callable[[], Any], on_done: Callable[[Any], None],
-               on_error: Callable[[str], None] | None = None) -> None:
+               on_error: Callable[[JobError], None] | None = None) -> None:
+        """Run ``function()`` in the worker; ``on_done(result)`` or ``on_error(JobError)`` follow on the GUI
+        thread, unless a newer job under the same ``key`` was submitted meanwhile (its result wins)."""
         if not self._running:  # first job, or first since shutdown (a closed window shown again)
             self._worker.restart()
             self._thread.start()
@@ -113,6 +135,10 @@ class JobRunner(QObject):
     def is_pending(self, key: object) -> bool:
         """Whether a job under ``key`` is queued or running (a displaced one is not)."""
         return key in self._latest
+
+    def is_idle(self) -> bool:
+        """No job is queued or running whose result is still awaited."""
+        return not self._latest
 
     def cancel_all(self) -> None:
         """Forget pending work and the results still to come (e.g. a different run was opened)."""
@@ -143,13 +169,13 @@ class JobRunner(QObject):
         if callbacks is not None:
             callbacks[0](result)
 
-    @Slot(int, str)
-    def _on_worker_job_failed(self, job_id: int, message: str) -> None:
+    @Slot(int, str, str)
+    def _on_worker_job_failed(self, job_id: int, message: str, details: str) -> None:
         callbacks = self._take(job_id)
         if callbacks is None:
             return
         if callbacks[1] is not None:
-            callbacks[1](message)
+            callbacks[1](JobError(message, details))
         else:
             self.failed.emit(message)
 
@@ -163,9 +189,6 @@ class JobView(QWidget):
     def __init__(self, runner_name: str, parent: QWidget | None = None):
         super().__init__(parent)
         self._runner = JobRunner(runner_name, self)
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.shutdown)
 
     def shutdown(self) -> None:
         """Stop the worker threads; views with more of them extend this."""
