@@ -31,7 +31,12 @@ def test_cyclic_garbage_is_collected_on_the_gui_thread(qtbot):
 
     from workbench.gui.app import create_application
 
+    from PySide6.QtCore import QCoreApplication, QEvent
+
     create_application()
+    # Widgets of earlier tests still waiting for deleteLater would be freed during the wait below; those
+    # thousands of deallocations lower the young generation's count under the collector's threshold.
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     assert not gc.isenabled()  # no collection can start in a worker thread
     finalized_in = []
     holder = Emitter()
