@@ -45,3 +45,31 @@ def test_freezing_an_encoder_in_the_model_panel_shows_the_trained_count(make_win
     counts = window.model_panel.counts
     assert counts["teacher_trainable"] < counts["teacher"]
     assert f"({counts['teacher_trainable']:,} trained)" in window.model_panel.teacher_editor.count_label.text()
+
+
+def test_a_backbone_with_a_model_list_gets_a_search_box(isolated_registry, make_window, make_tiny_config):
+    from torch import nn
+
+    @isolated_registry.register_encoder("zoo", modality="image")
+    class ZooEncoder(nn.Module):  # stands in for timm, which lists its ~1,300 models the same way
+        def __init__(self, spec, *, model: str = "alpha_net"):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(spec["channels"], 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.out_dim = 4
+
+        def forward(self, x):
+            return self.body(x)
+
+        @staticmethod
+        def model_names():
+            return ["alpha_net", "beta_net_small", "Gamma_SMALL_v2", "delta"]
+
+    window = make_window(make_tiny_config())
+    editor = window.model_panel.student_editor.encoder_editors["image"]
+    editor.type_combo.setCurrentText("zoo")
+    line = editor.param_editors["model"].widget
+    assert line.placeholderText() == "search 4 models"
+    completer = line.completer()
+    completer.setCompletionPrefix("small")  # anywhere in the name, any case
+    assert completer.completionCount() == 2
+    assert "model" not in window.model_panel.teacher_editor.encoder_editors["image"].param_editors  # cnn: no list

@@ -10,15 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
+    QCompleter,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QRadioButton,
     QScrollArea,
@@ -28,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from workbench.config import ENCODER_TRAINING, MAX_LR_SCALE, EncoderConfig, ExperimentConfig, NetworkConfig
 from workbench.engine.models import build_network, count_parameters
-from workbench.engine.registry import default_encoder, encoder_params, encoders_for
+from workbench.engine.registry import ENCODERS, default_encoder, encoder_params, encoders_for
 from workbench.gui.forms import DataclassForm, ValueEditor, humanize, make_editor
 from workbench.gui.jobs import JobError, JobRunner
 
@@ -92,10 +94,25 @@ class EncoderEditor(QGroupBox):
             editor = make_editor(value, {"help": f"{self.encoder.type} parameter '{name}' (default {default!r})."},
                                  self)
             editor.widget.setObjectName(f"{self.key}.{name}")
+            if name == "model":
+                self._offer_model_names(editor.widget)
             editor.edited.connect(self._on_param_edited)
             editor.setObjectName(name)
             self.form.addRow(humanize(name), editor.widget)
             self.param_editors[name] = editor
+
+    def _offer_model_names(self, line_edit: QLineEdit) -> None:
+        """A search over the library's model names (timm lists about 1,300) as the user types, when it has a list."""
+        names_of = getattr(ENCODERS[self.encoder.type], "model_names", None)
+        names = names_of() if names_of is not None else []
+        if not names:
+            return
+        completer = QCompleter(names, line_edit)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        completer.setMaxVisibleItems(15)
+        line_edit.setCompleter(completer)
+        line_edit.setPlaceholderText(f"search {len(names):,} models")
 
     @Slot(str)
     def _on_type_combo_changed(self, encoder_type: str) -> None:
