@@ -111,6 +111,28 @@ def test_a_valid_config_has_no_issues(tmp_path):
     assert check(cfg) is cfg
 
 
+@pytest.mark.parametrize("params", [{"stage_widths": ["16", "32"]}, {"stage_widths": [16.0, 32]},
+                                    {"blocks": [1, True]}, {"stem_width": 16.5}, {"stem_width": True}])
+def test_encoder_params_that_cannot_build_are_refused_by_validate(tmp_path, params):
+    """validate() applies the registry's own parameter check, so Start is never enabled for a config that
+    build_network then refuses (it once accepted stage_widths = ["16", "32"] for a resnet)."""
+    from workbench.engine.registry import resolve_encoder_params
+
+    cfg = _non_default_config(tmp_path)
+    cfg.teacher.encoders["image"] = EncoderConfig("resnet", params)
+    (name,) = params
+    issues = {issue.key: issue.message for issue in cfg.validate()}
+    assert f"teacher.encoders.image.{name}" in issues
+    with pytest.raises(ConfigError):
+        resolve_encoder_params("resnet", params)
+
+
+def test_encoder_params_that_build_are_accepted(tmp_path):
+    cfg = _non_default_config(tmp_path)
+    cfg.teacher.encoders["image"] = EncoderConfig("resnet", {"stage_widths": [16, 32], "stem_width": 8})
+    assert cfg.validate() == []
+
+
 def test_all_terms_off_is_refused(tmp_path):
     cfg = _non_default_config(tmp_path)
     for term in cfg.loss.terms().values():

@@ -454,7 +454,7 @@ def option_problem(value: Any, meta: Any) -> str | None:
 
 
 def _validate_network(net: NetworkConfig, prefix: str, issues: list[ConfigIssue]) -> None:
-    from workbench.engine.registry import ENCODERS, encoder_params  # the registry is filled by engine.models
+    from workbench.engine.registry import ENCODERS, encoder_params, param_problem  # filled by engine.models
     import workbench.engine.models  # noqa: F401  (registers the encoders)
 
     if not net.fields:
@@ -477,16 +477,10 @@ def _validate_network(net: NetworkConfig, prefix: str, issues: list[ConfigIssue]
             if param not in known:
                 issues.append(ConfigIssue(f"{key}.{param}", f"'{encoder.type}' has no parameter '{param}'."
                                                              f"{_suggest(param, sorted(known))}"))
-            elif known[param] is not None and not _same_kind(value, known[param]):
-                issues.append(ConfigIssue(f"{key}.{param}", f"must be like {known[param]!r}, got {value!r}."))
-
-
-def _same_kind(value: Any, default: Any) -> bool:
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, (int, float)):
-        return isinstance(value, (int, float)) and (isinstance(default, float) or isinstance(value, int))
-    return isinstance(value, type(default))
+            elif known[param] is not None:  # the check build_network applies (resolve_encoder_params), not a copy
+                problem = param_problem(value, known[param])
+                if problem:
+                    issues.append(ConfigIssue(f"{key}.{param}", f"{problem}, got {value!r}."))
 
 
 def check(cfg: ExperimentConfig) -> ExperimentConfig:

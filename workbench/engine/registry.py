@@ -183,7 +183,7 @@ def encoder_params(name: str, key: str = "") -> dict[str, Any]:
     return {p.name: list(p.default) if isinstance(p.default, tuple) else p.default for p in params}
 
 
-def _type_problem(value: Any, default: Any) -> str | None:
+def param_problem(value: Any, default: Any) -> str | None:
     """Why ``value`` cannot replace ``default`` (same JSON/TOML type), or None if it can."""
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "must be true or false"
@@ -219,7 +219,7 @@ def resolve_encoder_params(name: str, params: dict[str, Any], key: str = "") -> 
                 f"encoder {name!r} has no parameter {param!r} (its parameters: {known})",
                 f"{prefix}{param}",
             )
-        problem = _type_problem(value, defaults[param])
+        problem = param_problem(value, defaults[param])
         if problem:
             raise ConfigError(f"{prefix}{param} {problem}, got {value!r}", f"{prefix}{param}")
         resolved[param] = list(value) if isinstance(value, tuple) else value

@@ -57,6 +57,7 @@ from workbench.engine.metrics import agreement, recall_at_k
 from workbench.engine.models import build_network, count_parameters, parameter_groups, set_train_mode
 from workbench.engine.result import improves, run_result
 from workbench.engine.runs import RunRecord, RunWriter, create_run_dir
+from workbench.engine.schedule import lr_factor
 from workbench.engine.stats import paired_test
 from workbench.engine.teacher_cache import TeacherOutputCache, teacher_cache_for
 from workbench.engine.tasks import Task, get_task
@@ -91,19 +92,6 @@ def derived_seed(seed: int, *parts: object) -> int:
     """A 63-bit seed that depends only on ``seed`` and ``parts`` (e.g. "shuffle", stage, epoch)."""
     text = "/".join(str(part) for part in (seed, *parts))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
-
-
-def lr_factor(step: int, steps_per_epoch: int, epochs: int, train_cfg: Any) -> float:
-    """Multiplier of the peak LR at optimizer step ``step`` (0-based): linear warm-up, then the schedule."""
-    warmup = train_cfg.warmup_epochs * steps_per_epoch
-    if step < warmup:
-        return (step + 1) / warmup
-    if train_cfg.schedule == "step":
-        return train_cfg.gamma ** (((step - warmup) // steps_per_epoch) // train_cfg.step_size)
-    if train_cfg.schedule == "cosine":
-        progress = (step - warmup) / max(1, epochs * steps_per_epoch - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-    return 1.0
 
 
 class _EpochBatches(Sampler):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
 from workbench.assets import ui_colour
 from workbench.config import ExperimentConfig, TrainConfig
+from workbench.engine.schedule import learning_rate_curve
 from workbench.gui.forms import DataclassForm, describe_field
 from workbench.gui.plotting import small_plot
 
@@ -19,25 +17,6 @@ SCHEDULE = ["schedule", "warmup_epochs", "step_size", "gamma"]
 RUN = ["seed", "precision", "baseline", "early_stopping_patience", "early_stopping_metric", "runs_dir", "name"]
 LOGGING = ["tensorboard", "mlflow_uri", "mlflow_experiment"]  # config.log: where the run is logged besides its folder
 PREVIEW_STEPS_PER_EPOCH = 20
-
-
-def learning_rate_curve(train: TrainConfig, steps_per_epoch: int = PREVIEW_STEPS_PER_EPOCH
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """(epoch, lr) of the student stage: linear warm-up from 0, then constant, step or cosine decay."""
-    steps = max(1, train.epochs * steps_per_epoch)
-    epoch = np.arange(1, steps + 1) / steps_per_epoch
-    warmup = train.warmup_epochs
-    after = np.clip(epoch - warmup, 0.0, None)
-    span = max(train.epochs - warmup, 1e-9)
-    if train.schedule == "step":
-        factor = train.gamma ** np.floor(after / max(train.step_size, 1))
-    elif train.schedule == "cosine":
-        factor = 0.5 * (1.0 + np.cos(math.pi * np.clip(after / span, 0.0, 1.0)))
-    else:
-        factor = np.ones_like(epoch)
-    if warmup > 0:
-        factor = np.where(epoch < warmup, epoch / warmup, factor)
-    return epoch, train.lr * factor
 
 
 def available_devices() -> list[tuple[str, str]]:
@@ -141,7 +120,8 @@ class TrainingPanel(QWidget):
         self.device_combo.blockSignals(blocked)
 
     def _show_schedule(self) -> None:
-        epoch, lr = learning_rate_curve(self.config.train)
-        self.lr_curve.setData(np.concatenate([[0.0], epoch]), np.concatenate([[lr[0] if self.config.train.warmup_epochs == 0 else 0.0], lr]))
+        """The trainer's own schedule (engine.schedule), at a typical number of steps per epoch."""
+        epoch, lr = learning_rate_curve(self.config.train, PREVIEW_STEPS_PER_EPOCH)
+        self.lr_curve.setData([0.0, *epoch], [lr[0] if self.config.train.warmup_epochs == 0 else 0.0, *lr])
         self.lr_plot.setXRange(0, max(1, self.config.train.epochs), padding=0.02)
         self.lr_plot.setYRange(0, max(self.config.train.lr, 1e-12) * 1.08, padding=0)
