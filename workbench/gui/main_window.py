@@ -505,7 +505,9 @@ class MainWindow(QMainWindow):
     def _on_data_panel_check_finished(self, overview: DatasetOverview) -> None:
         self.overview = overview
         report = overview.report
-        self.model_panel.set_dataset(overview.input_specs, len(report.index.class_names))
+        # The class count the networks' heads have: segmentation's mask classes, else the labels.
+        self.model_panel.set_dataset(overview.input_specs, len(report.index.target_names or report.index.class_names))
+        self.training_panel.set_config(self.config)  # a new dataset's task may change the selection metric
         self.status_label.setText(f"{len(report.index.samples)} samples, {len(report.index.class_names)} classes"
                                   f" in {report.index.root}")
         self.log(f"Checked {report.index.root}: {len(report.index.samples)} samples, "

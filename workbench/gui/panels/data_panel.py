@@ -33,12 +33,16 @@ from PySide6.QtWidgets import (
 
 from workbench.assets import html_colour, ui_colour
 from workbench.config import ConfigIssue, ExperimentConfig, default_config
+from workbench.data.scan import detect_task
 from workbench.gui.forms import DataclassForm, ValueEditor
 from workbench.gui.overview import DatasetOverview, inspect_dataset
 from workbench.gui.plotting import set_bars, small_plot
 from workbench.gui.jobs import JobError, JobRunner
 
-DATA_OPTIONS = ["val_fraction", "image_size", "augment", "text_max_length", "cache_mb", "num_workers"]
+DATA_OPTIONS = ["task", "answer_classes", "val_fraction", "image_size", "augment", "text_max_length", "cache_mb",
+                "num_workers"]
+# The check reads the folder differently for these: changing one checks the folder again.
+_RECHECK_OPTIONS = ("data.task", "data.answer_classes")
 MAX_RECENT = 8
 PREVIEW_CELL_WIDTH = 140  # captions wrap inside; the grid never widens the panel
 
@@ -349,6 +353,9 @@ class DataPanel(QWidget):
         """Check ``folder`` in the background; a newer request replaces one still running."""
         folder = str(Path(folder).expanduser().resolve())
         self.path_edit.setText(folder)
+        if folder != self.config.data.root:  # a new folder: its manifest's columns say its task
+            self.config.data.task = detect_task(folder)
+            self.options_form.set_object(self.config.data)
         self.config.data.root = folder
         self.busy_bar.show()
         self.status_label.setText(f"Checking {folder}…")
@@ -433,6 +440,8 @@ class DataPanel(QWidget):
     @Slot(str)
     def _on_options_form_edited(self, key: str) -> None:
         self.edited.emit(key)
+        if key in _RECHECK_OPTIONS and self.config.data.root:
+            self.check_folder(self.config.data.root)
 
     # ------------------------------------------------------------------ helpers
 
@@ -448,6 +457,8 @@ class DataPanel(QWidget):
         for net in ("teacher", "student"):
             getattr(self.config, net).fields = getattr(defaults, net).fields
             getattr(self.config, net).encoders = getattr(defaults, net).encoders
+        if "val_miou" in (defaults.train.early_stopping_metric, self.config.train.early_stopping_metric):
+            self.config.train.early_stopping_metric = defaults.train.early_stopping_metric  # mIoU: segmentation only
         return True
 
     def _remember(self, folder: str) -> None:

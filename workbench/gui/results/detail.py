@@ -32,6 +32,7 @@ class DetailPanel(QWidget):
         super().__init__(parent)
         self._runner = runner
         self.row: int | None = None
+        self.task = "classification"  # a VQA run's title shows the question, the answer and top-3 answers
         self.title = QLabel("Click a tile, a confusion cell's sample or an embedding point to see it here.")
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -70,9 +71,18 @@ class DetailPanel(QWidget):
         new_sample = row != self.row
         self.row = row
         label = class_names[int(predictions.label[row])]
-        guesses = "   ".join(f"{net}: {class_names[int(predictions.predicted[net][row])]} "
-                               f"({predictions.confidence[net][row]:.0%})" for net in predictions.nets)
-        self.title.setText(f"<b>{_escape(samples.title(row))}</b> — true: <b>{label}</b>   {guesses}")
+        if self.task == "vqa":  # the question is the point: each network's three likeliest answers
+            guesses = "<br>".join(
+                f"{net}: " + ", ".join(f"{_escape(class_names[c])} ({predictions.probs[net][row, c]:.0%})"
+                                       for c in np.argsort(-predictions.probs[net][row], kind="stable")[:3])
+                for net in predictions.nets)
+            question = samples.field_texts[row].get("question", "")
+            self.title.setText(f"<b>{_escape(samples.title(row))}</b> — <b>{_escape(question)}</b> "
+                               f"true answer: <b>{_escape(label)}</b><br>{guesses}")
+        else:
+            guesses = "   ".join(f"{net}: {class_names[int(predictions.predicted[net][row])]} "
+                                   f"({predictions.confidence[net][row]:.0%})" for net in predictions.nets)
+            self.title.setText(f"<b>{_escape(samples.title(row))}</b> — true: <b>{label}</b>   {guesses}")
         if new_sample:
             values = samples.values[row]
             # Images, and arrays drawn as images: each captioned with its field and the networks reading it.

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSlider,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -39,7 +40,8 @@ from workbench.gui.results.export_button import ExportButton
 from workbench.gui.results.gallery import GalleryModel, GalleryView
 from workbench.gui.jobs import JobView
 from workbench.gui.results.plots import ConfusionPlot, EmbeddingPlot, GroupedBarPlot
-from workbench.gui.results.run_data import LoadedRun, load_epoch, load_run
+from workbench.gui.results.run_data import LoadedRun, epoch_set, load_epoch, load_run
+from workbench.gui.results.segmentation import MaskSet, SegmentationPage
 from workbench.gui.results.selection import (
     FILTERS,
     NETS,
@@ -237,8 +239,13 @@ class ResultsView(JobView):
         layout.addWidget(self.result_label)
         layout.addWidget(self.status)
         layout.addWidget(self.export_result)
-        layout.addWidget(body, 1)
-        self.body = body  # disabled (greyed) while a run loads: nothing of the run shown before stays readable
+        # A segmentation run's epochs are masks, shown by their own page in place of the class views.
+        self.segmentation = SegmentationPage(self._runner)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(body)
+        self.pages.addWidget(self.segmentation)
+        layout.addWidget(self.pages, 1)
+        self.body = self.pages  # disabled (greyed) while a run loads: nothing of the run shown before stays readable
         self.status.hide()
 
         self.epoch_slider.valueChanged.connect(self._on_epoch_slider_value_changed)
@@ -289,7 +296,7 @@ class ResultsView(JobView):
             return
         stage, epoch, arrays = str(payload["stage"]), int(payload["epoch"]), payload["predictions"]
         # Sorting keys, losses and KL for 10,000 samples are computed in the worker, not here.
-        self._runner.submit(("live", stage, epoch), lambda: PredictionSet.from_arrays(stage, epoch, arrays).derive(),
+        self._runner.submit(("live", stage, epoch), lambda: epoch_set(stage, epoch, arrays),
                             self._on_live_epoch_ready)
         if self.run is None:
             self._request_run_load(measure_latency=False)  # samples.json may not have existed at the start
@@ -343,6 +350,7 @@ class ResultsView(JobView):
             plot.clear_points()
         self.body.setEnabled(False)
         self.detail.clear()
+        self.segmentation.clear()
         self._show_cell()
 
     def _request_run_load(self, measure_latency: bool) -> None:
@@ -354,6 +362,7 @@ class ResultsView(JobView):
 
     def _on_run_load_finished(self, run: LoadedRun) -> None:
         self.run = run  # a result for an earlier run never arrives: _reset cancels pending jobs
+        self.detail.task = run.summary.get("task", "classification")
         self._show_result(run.summary)
         epochs = sorted(set(run.epochs) | set(self.epochs), key=_epoch_order)
         following = not self.epochs or self.epoch_slider.value() == len(self.epochs) - 1
@@ -436,8 +445,14 @@ class ResultsView(JobView):
     def _show_predictions(self, predictions: PredictionSet) -> None:
         if self.run is None:
             return  # shown once the run's samples are in (_on_run_load_finished)
-        self.predictions = predictions
         self.body.setEnabled(True)
+        if isinstance(predictions, MaskSet):
+            self.pages.setCurrentWidget(self.segmentation)
+            self.segmentation.show_epoch(predictions, self.run.samples, self.run.class_names)
+            self.epoch_shown.emit(predictions.stage, predictions.epoch)
+            return
+        self.pages.setCurrentIndex(0)
+        self.predictions = predictions
         if self.cell is not None and self.cell.net not in predictions.probs:
             self.cell = None
         self._update_choices(predictions)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from workbench.data.index import FieldInfo
 from workbench.data.preprocessing import Preprocessing
 from workbench.data.text import read_text_file
@@ -17,6 +19,7 @@ from workbench.config import config_to_dict
 from workbench.engine.result import RunResult, run_result
 from workbench.engine.runs import RunRecord, list_runs
 from workbench.errors import WorkbenchError
+from workbench.gui.results.masks import MaskSet, is_mask_set
 from workbench.gui.results.selection import NETS, PredictionSet
 
 _MAX_TEXT_BYTES = 1_048_576  # as the dataset scan's default cap (data.max_text_bytes)
@@ -131,8 +134,16 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     return LoadedRun(class_names, samples, epochs, params, checkpoint_sizes(record.path), dict(record.summary or {}))
 
 
-def load_epoch(run_dir: str | Path, stage: str, epoch: int) -> PredictionSet:
-    return PredictionSet.from_arrays(stage, epoch, RunRecord.open(Path(run_dir)).predictions(stage, epoch)).derive()
+def load_epoch(run_dir: str | Path, stage: str, epoch: int) -> PredictionSet | MaskSet:
+    return epoch_set(stage, epoch, RunRecord.open(Path(run_dir)).predictions(stage, epoch))
+
+
+def epoch_set(stage: str, epoch: int, arrays: dict[str, np.ndarray]) -> PredictionSet | MaskSet:
+    """A validation epoch's arrays, ready to show (derived arrays computed): class probabilities, or a
+    segmentation run's masks."""
+    if is_mask_set(arrays):
+        return MaskSet.from_arrays(stage, epoch, arrays).derive()
+    return PredictionSet.from_arrays(stage, epoch, arrays).derive()
 
 
 # ----------------------------------------------------------------------------- the runs table

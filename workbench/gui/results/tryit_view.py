@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
+    QWidget,
 )
 
 from workbench.assets import html_colour
@@ -29,6 +30,7 @@ from workbench.gui.results.detail import top_classes
 from workbench.gui.results.gallery import decode_scaled
 from workbench.gui.jobs import JobView
 from workbench.gui.results.plots import GroupedBarPlot
+from workbench.gui.results.segmentation import decode_images, overlay, to_pixmap
 
 _FILE_FILTERS = {"image": "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff)",
                  "audio": "Sounds (*.wav *.flac *.ogg)", "array": "Arrays (*.npy)"}
@@ -60,6 +62,11 @@ class TryItView(JobView):
         self.result.setWordWrap(True)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.bars = GroupedBarPlot("Top-5 probabilities", "probability")
+        # Segmentation runs: each network's predicted mask over the input image, in place of the bars.
+        self.mask_panel = QWidget()
+        self.mask_row = QHBoxLayout(self.mask_panel)
+        self.mask_row.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.mask_panel.hide()
 
         inputs = QVBoxLayout()
         inputs.addLayout(self.form)
@@ -73,6 +80,7 @@ class TryItView(JobView):
         body = QHBoxLayout()
         body.addLayout(inputs, 2)
         body.addWidget(self.bars, 3)
+        body.addWidget(self.mask_panel, 3)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addLayout(body, 1)
@@ -173,6 +181,13 @@ class TryItView(JobView):
     def _on_prediction_finished(self, probabilities: dict[str, np.ndarray]) -> None:
         self.predict_button.setEnabled(True)
         names = self.predictor.class_names
+        segmentation = self.predictor.task == "segmentation"
+        self.bars.setVisible(not segmentation)
+        self.mask_panel.setVisible(segmentation)
+        if segmentation:
+            self._show_masks(probabilities)
+            self.predicted.emit(probabilities)
+            return
         lines = [f"<b>{net}</b>: {names[int(p.argmax())]} ({p.max():.1%})" for net, p in probabilities.items()]
         skipped = [net for net in self.predictor.networks if net not in probabilities]
         if skipped:
@@ -181,6 +196,38 @@ class TryItView(JobView):
         classes = top_classes(probabilities)
         self.bars.set_values([names[c] for c in classes], {net: p[classes] for net, p in probabilities.items()})
         self.predicted.emit(probabilities)
+
+    def _show_masks(self, probabilities: dict[str, np.ndarray]) -> None:
+        """Each network's mask over the image, and the classes it finds (share of the pixels)."""
+        names = self.predictor.class_names
+        while self.mask_row.count():
+            widget = self.mask_row.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        image_field = next(field for field, info in self.predictor.preprocessing.fields.items() if info.kind == "image")
+        size = next(iter(probabilities.values())).shape[-1]
+        image = decode_images([self._values().get(image_field)], size)[0]
+        lines = []
+        for net, probs in probabilities.items():
+            mask = probs.argmax(0).astype(np.uint8)
+            shares = np.bincount(mask.reshape(-1), minlength=len(names)) / mask.size
+            found = ", ".join(f"{names[c]} {shares[c]:.0%}" for c in np.flatnonzero(shares) if c > 0)
+            lines.append(f"<b>{net}</b>: {found or 'background only'}")
+            tile = QLabel()
+            tile.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            if image is not None:
+                tile.setPixmap(to_pixmap(overlay(image, mask, 0.55), _PREVIEW_SIDE))
+            caption = QLabel(net)
+            caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            column = QWidget()
+            column_layout = QVBoxLayout(column)
+            column_layout.addWidget(tile)
+            column_layout.addWidget(caption)
+            self.mask_row.addWidget(column)
+        skipped = [net for net in self.predictor.networks if net not in probabilities]
+        if skipped:
+            lines.append(f"<i>not shown: {', '.join(skipped)} (an input it needs is missing)</i>")
+        self.result.setText("<br>".join(lines))
 
     def _on_job_failed(self, message: str) -> None:
         self.predict_button.setEnabled(self.predictor is not None)
