@@ -11,7 +11,7 @@ from workbench.data.sample_tasks import write_segmentation_sample, write_vqa_sam
 
 
 def start_and_wait(qtbot, window) -> None:
-    with qtbot.waitSignal(window.run_finished, timeout=90_000), \
+    with qtbot.waitSignal(window.session.run_finished, timeout=90_000), \
             qtbot.waitSignal(window.results_view.epoch_shown, timeout=90_000):
         window.start_run()
 
