@@ -133,15 +133,24 @@ class LossConfig:
     the registry on first use (``terms()``, ``cfg.loss.kd``, validation, training).
     """
 
-    def __init__(self, given: dict[str, Any] | None = None):
+    def __init__(self, given: dict[str, Any] | None = None, foreign_ok: bool = False):
         self._given = given or {}
         self._terms: dict[str, Any] | None = None
+        # A config read without running its plug-ins (a run folder being listed) keeps the tables of
+        # terms no loaded code registers as given, so that they are still shown and saved.
+        self._foreign = {name: table for name, table in self._given.items()
+                         if foreign_ok and name not in _registered_terms()}
 
     def terms(self) -> dict[str, Any]:
         """Every registered term's options by name, in registry (formula) order."""
         if self._terms is None:
-            self._terms = _resolve_loss_terms(self._given)
+            known = {name: table for name, table in self._given.items() if name not in self._foreign}
+            self._terms = _resolve_loss_terms(known)
         return self._terms
+
+    def foreign_terms(self) -> dict[str, Any]:
+        """Tables of terms from plug-ins that were not run (see ``config_from_dict(run_plugins=False)``)."""
+        return dict(self._foreign)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -158,10 +167,14 @@ class LossConfig:
         return f"LossConfig({self._terms if self._terms is not None else self._given!r})"
 
 
-def _resolve_loss_terms(given: dict[str, Any]) -> dict[str, Any]:
+def _registered_terms() -> dict[str, Any]:
     from workbench.engine.registry import loss_terms  # the registry is filled by engine.losses and plug-ins
 
-    registered = loss_terms()
+    return loss_terms()
+
+
+def _resolve_loss_terms(given: dict[str, Any]) -> dict[str, Any]:
+    registered = _registered_terms()
     for name in given:
         if name not in registered:
             raise ConfigError(f"Unknown loss term 'loss.{name}'.{_suggest(name, list(registered))} A term from a "
@@ -257,7 +270,7 @@ def config_to_dict(cfg: Any) -> Any:
     if isinstance(cfg, EncoderConfig):
         return cfg.to_table()
     if isinstance(cfg, LossConfig):
-        return {name: config_to_dict(term) for name, term in cfg.terms().items()}
+        return {**{name: config_to_dict(term) for name, term in cfg.terms().items()}, **cfg.foreign_terms()}
     if dataclasses.is_dataclass(cfg):
         return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     if isinstance(cfg, dict):
@@ -267,19 +280,23 @@ def config_to_dict(cfg: Any) -> Any:
     return cfg
 
 
-def config_from_dict(data: dict) -> ExperimentConfig:
+def config_from_dict(data: dict, run_plugins: bool = True) -> ExperimentConfig:
     """Build a config from nested dicts; unknown keys and wrong types raise :class:`ConfigError`.
 
     The config's plug-ins are imported first (relative paths from the working folder;
     ``load_config`` makes them relative to the file), so that their loss terms and
-    encoders are known when the ``[loss]`` tables given are checked.
+    encoders are known when the ``[loss]`` tables given are checked. ``run_plugins=False``
+    (reading a run folder to list or compare it) runs no plug-in code: tables of terms that
+    no loaded code registers are kept as given (``LossConfig.foreign_terms``).
     """
     cfg = _build(ExperimentConfig, data, "")
-    if cfg.plugins:
+    if cfg.plugins and run_plugins:
         from workbench.plugins import load_plugins
 
         load_plugins(cfg.plugins)
     if "loss" in data:
+        if not run_plugins:
+            cfg.loss = LossConfig(dict(data["loss"]), foreign_ok=True)
         cfg.loss.terms()  # a misspelt term or option is reported now, with its key
     return cfg
 

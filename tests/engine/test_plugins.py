@@ -142,3 +142,18 @@ def test_an_installed_entry_point_plugin_is_loaded_with_the_builtins(isolated_re
     monkeypatch.setattr(isolated_registry, "_loaded", False)
     with pytest.raises(WorkbenchError, match=r"installed plug-in wb-extra .*extra = wb_extra.*line 1.*needs foo"):
         isolated_registry.loss_terms()
+
+
+def test_listing_a_run_folder_runs_none_of_its_plugins(isolated_registry, tmp_path):
+    marker = tmp_path / "ran.txt"
+    plugin = tmp_path / "evil.py"
+    plugin.write_text(f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n", encoding="utf-8")
+    run = tmp_path / "runs" / "20260101-000000-x"
+    run.mkdir(parents=True)
+    (run / "config.toml").write_text(f'plugins = ["{plugin}"]\n\n[loss.similarity]\nweight = 0.5\n', encoding="utf-8")
+    record = RunRecord.open(run)
+    assert config_to_dict(record.config)["loss"]["similarity"] == {"weight": 0.5}  # kept as written, not run
+    assert not marker.exists()
+    with pytest.raises(ConfigError, match="Unknown loss term 'loss.similarity'"):
+        record.config_with_plugins()  # building the run imports its plug-ins (which register no such term)
+    assert marker.read_text() == "ran"

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from workbench.atomic import atomic_open, atomic_write_json, atomic_write_text, write_error
-from workbench.config import ExperimentConfig, config_from_dict
+from workbench.config import ExperimentConfig, config_from_dict, config_to_dict
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint
 from workbench.engine.hooks import EventListener
 from workbench.errors import WorkbenchError
@@ -152,16 +152,23 @@ class RunRecord:
 
     @property
     def config(self) -> ExperimentConfig:
-        """The exact config the run used."""
+        """The exact config the run used, read without running its plug-ins (listing a folder runs no code of it).
+
+        Building the run's networks needs them: ``config_with_plugins()``.
+        """
         if self._config is None:
             file = self.path / "config.toml"
             try:
-                self._config = config_from_dict(tomllib.loads(file.read_text(encoding="utf-8")))
+                self._config = config_from_dict(tomllib.loads(file.read_text(encoding="utf-8")), run_plugins=False)
             except FileNotFoundError:
                 raise WorkbenchError(f"{self.path} has no config.toml.") from None
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
                 raise WorkbenchError(f"Cannot read {file}: {error}") from None
         return self._config
+
+    def config_with_plugins(self) -> ExperimentConfig:
+        """The run's config with its plug-ins imported (their encoders and terms registered): to build or resume it."""
+        return config_from_dict(config_to_dict(self.config))
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -269,7 +276,7 @@ def load_network(run_dir: str | Path, net: str = "student", which: str = "best")
     record = RunRecord.open(run_dir)
     if net not in ("teacher", "student", "baseline"):
         raise WorkbenchError(f"Unknown network '{net}': use teacher, student or baseline.")
-    config = record.config
+    config = record.config_with_plugins()
     class_names = list(record.summary.get("class_names") or [])
     if not class_names:
         raise WorkbenchError(f"{record.path} has no class names in summary.json; the run ended before training.")

@@ -205,7 +205,7 @@ class Trainer:
             if record.summary.get("status") == "finished":
                 raise WorkbenchError(f"{record.path} has finished training; there is nothing to resume.")
             remove_leftover_temp_files(record.path)  # of writes the kill or crash interrupted
-            found = (record.path, check(record.config), _resume_point(record), record.summary)
+            found = (record.path, check(record.config_with_plugins()), _resume_point(record), record.summary)
         path, cfg, resume_point, previous_summary = distributed.from_main(found, context)
         if resume_point["checkpoint"] is not None:
             ran_with = resume_point["checkpoint"]["training"].get("world_size", 1)
@@ -925,7 +925,7 @@ def _resolve_teacher_source(cfg: ExperimentConfig) -> dict[str, Any]:
     checkpoint = load_checkpoint(path)
     if checkpoint.get("net") != "teacher":
         raise ConfigError(f"{path} holds the {checkpoint.get('net')}, not a teacher.", "teacher.checkpoint")
-    source_cfg = record.config
+    source_cfg = record.config_with_plugins()
     why = None
     if source_cfg.train.seed != cfg.train.seed:
         why = f"train.seed was {source_cfg.train.seed} there and is {cfg.train.seed} here"
