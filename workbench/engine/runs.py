@@ -83,7 +83,10 @@ class RunWriter(EventListener):
         return self._events.tell()
 
     def close(self) -> None:
-        self._events.close()
+        try:
+            self._events.close()
+        except OSError:
+            pass  # a full disk refused the last line's bytes: already reported by the write that failed
 
     def on_event(self, record: dict[str, Any]) -> None:
         event = record["event"]
