@@ -5,6 +5,12 @@ The class is the shape. A share of the images is ruined by heavy noise or occlus
 an image-only student cannot tell their class, while their captions still can: the
 teacher (image + text) knows things the student does not, which is where distillation
 helps. A share of captions is vague or misleading, so the text alone is not enough either.
+
+The quick-start sample (``QUICK_START``) gives the data its own train/val split: few labelled
+training samples, a share of them filed under a wrong class (label noise: the image and caption
+show the true shape, only the folder is wrong), and a clean validation split large enough
+(360 samples) for the paired test of the gain to mean something. The teacher reads the true
+shape in most captions, so its soft targets correct labels that the baseline can only memorise.
 Everything is drawn from per-sample random generators derived from ``seed``, so the
 files are byte-identical for a given seed and set of options.
 """
@@ -64,6 +70,8 @@ VAGUE_CAPTIONS = (
 # Sampled at 8 kHz to keep the files small; the audio pipeline resamples to the configured rate.
 AUDIO_RATE = 8000
 AUDIO_SECONDS = 0.5
+# What `workbench sample` and the app's first start write.
+QUICK_START = {"classes": 6, "per_class": 40, "val_per_class": 60, "label_noise": 0.3, "image_size": 32, "seed": 0}
 
 
 def write_sample_dataset(
@@ -75,11 +83,16 @@ def write_sample_dataset(
     audio: bool = False,
     image_noise: float = 0.3,
     caption_noise: float = 0.2,
+    val_per_class: int = 0,
+    label_noise: float = 0.0,
 ) -> Path:
     """Write the sample dataset to ``root`` (a new or empty folder, or an earlier sample) and return it.
 
     ``image_noise``: share of images with heavy noise or occlusion; ``caption_noise``: share of
-    captions that are vague or name the wrong shape.
+    captions that are vague or name the wrong shape. ``val_per_class`` > 0 writes ``train/`` and
+    ``val/`` folders (``per_class`` training samples, ``val_per_class`` validation samples per class);
+    0 leaves the split to the trainer. ``label_noise``: share of training samples filed under a
+    wrong class.
     """
     if not 2 <= classes <= len(SHAPES):
         raise WorkbenchError(f"the sample dataset has 2 to {len(SHAPES)} classes, not {classes}")
@@ -87,32 +100,29 @@ def write_sample_dataset(
         raise WorkbenchError(f"the sample dataset needs at least 2 samples per class, not {per_class}")
     if not 8 <= image_size <= 512:
         raise WorkbenchError(f"sample image size must be between 8 and 512 pixels, not {image_size}")
-    for name, share in (("image_noise", image_noise), ("caption_noise", caption_noise)):
+    if val_per_class < 0:
+        raise WorkbenchError(f"val_per_class must be 0 (no given split) or more, not {val_per_class}")
+    for name, share in (("image_noise", image_noise), ("caption_noise", caption_noise), ("label_noise", label_noise)):
         if not 0.0 <= share <= 1.0:
             raise WorkbenchError(f"{name} is a share between 0 and 1, not {share}")
     with staged_folder(root) as staging:
-        for k in range(classes):
-            shape = SHAPES[k]
-            (staging / shape).mkdir()
-            for i in range(per_class):
-                rng = np.random.default_rng([seed, k, i])
-                stem = staging / shape / f"{shape}_{i:04d}"
-                noisy = rng.random() < image_noise
-                colour_name = list(COLOURS)[k] if rng.random() < 0.6 else str(rng.choice(list(COLOURS)))
-                texture = str(rng.choice(TEXTURES))
-                image = _draw(shape, colour_name, texture, image_size, noisy, rng)
-                buffer = io.BytesIO()
-                image.save(buffer, format="PNG")
-                stem.with_suffix(".png").write_bytes(buffer.getvalue())
-                caption = _caption(shape, colour_name, texture, classes, caption_noise, rng)
-                stem.with_suffix(".txt").write_text(caption + "\n", encoding="utf-8", newline="\n")
-                if audio:
-                    base = 220.0 * 2 ** (k / 4)
-                    sound = tone([base, base * 1.5], AUDIO_SECONDS, AUDIO_RATE, rng, noise=0.05)
-                    stem.with_suffix(".wav").write_bytes(encode_wav(sound, AUDIO_RATE))
+        splits = [("train", per_class), ("val", val_per_class)] if val_per_class else [("", per_class)]
+        for split_index, (split, count) in enumerate(splits):
+            for k in range(classes):
+                for i in range(count):
+                    # The validation split draws from other generators: adding it leaves the training files as they are.
+                    rng = np.random.default_rng([seed, k, i] if split_index == 0 else [seed, k, i, split_index])
+                    label = SHAPES[k]
+                    if split == "train" and label_noise and rng.random() < label_noise:
+                        label = SHAPES[(k + 1 + int(rng.integers(classes - 1))) % classes]  # filed under a wrong class
+                    folder = staging / split / label
+                    folder.mkdir(parents=True, exist_ok=True)
+                    _write_sample(folder / f"{SHAPES[k]}_{i:04d}", k, classes, image_size, audio, image_noise,
+                                  caption_noise, rng)
         options = {
             "classes": classes, "per_class": per_class, "image_size": image_size, "seed": seed,
             "audio": audio, "image_noise": image_noise, "caption_noise": caption_noise,
+            "val_per_class": val_per_class, "label_noise": label_noise,
         }  # fmt: skip
         (staging / MARKER).write_text(json.dumps(options, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return Path(root).expanduser().absolute()
@@ -135,6 +145,25 @@ def staged_folder(root: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _write_sample(stem: Path, k: int, classes: int, image_size: int, audio: bool, image_noise: float,
+                  caption_noise: float, rng: np.random.Generator) -> None:
+    """One sample of shape ``SHAPES[k]``: the image, its caption and (with ``audio``) its sound."""
+    shape = SHAPES[k]
+    noisy = rng.random() < image_noise
+    colour_name = list(COLOURS)[k] if rng.random() < 0.6 else str(rng.choice(list(COLOURS)))
+    texture = str(rng.choice(TEXTURES))
+    image = _draw(shape, colour_name, texture, image_size, noisy, rng)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    stem.with_suffix(".png").write_bytes(buffer.getvalue())
+    caption = _caption(shape, colour_name, texture, classes, caption_noise, rng)
+    stem.with_suffix(".txt").write_text(caption + "\n", encoding="utf-8", newline="\n")
+    if audio:
+        base = 220.0 * 2 ** (k / 4)
+        sound = tone([base, base * 1.5], AUDIO_SECONDS, AUDIO_RATE, rng, noise=0.05)
+        stem.with_suffix(".wav").write_bytes(encode_wav(sound, AUDIO_RATE))
 
 
 def _caption(shape: str, colour: str, texture: str, classes: int, caption_noise: float, rng: np.random.Generator) -> str:
