@@ -33,7 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--task", choices=TASKS, default="classification",
                         help="classification (class folders, default), vqa or segmentation (manifests)")
     sample.add_argument("--classes", type=int, default=6, help="number of classes (default 6)")
-    sample.add_argument("--per-class", type=int, default=80, help="samples per class (default 80)")
+    sample.add_argument("--per-class", type=int, default=80,
+                        help="training samples per class (default 80; all samples when --val-per-class is 0)")
+    sample.add_argument("--val-per-class", type=int, default=60,
+                        help="validation samples per class, in a val/ folder beside train/ (default 60; 0 = no "
+                             "given split)")
+    sample.add_argument("--label-noise", type=float, default=0.3,
+                        help="share of training samples filed under a wrong class (default 0.3; validation stays "
+                             "clean)")
     sample.add_argument("--image-size", type=int, default=32, help="image side in pixels (default 32)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sample.add_argument("--audio", action="store_true", help="also write a short synthesized sound per sample")
@@ -153,8 +160,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if args.caption_noise is not None:
         options["caption_noise"] = args.caption_noise
     root = write_sample_dataset(Path(args.dir), classes=args.classes, per_class=args.per_class,
-                                image_size=args.image_size, seed=args.seed, audio=args.audio, **options)
-    print(f"Wrote the sample dataset ({args.classes} classes x {args.per_class} samples) to {root}")
+                                image_size=args.image_size, seed=args.seed, audio=args.audio,
+                                val_per_class=args.val_per_class, label_noise=args.label_noise, **options)
+    split = (f"{args.per_class} training ({args.label_noise:.0%} mislabelled) and {args.val_per_class} validation "
+             "samples" if args.val_per_class else f"{args.per_class} samples")
+    print(f"Wrote the sample dataset ({args.classes} classes x {split}) to {root}")
     print(f"Next: workbench check {root}")
     return 0
 

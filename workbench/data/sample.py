@@ -71,7 +71,7 @@ VAGUE_CAPTIONS = (
 AUDIO_RATE = 8000
 AUDIO_SECONDS = 0.5
 # What `workbench sample` and the app's first start write.
-QUICK_START = {"classes": 6, "per_class": 40, "val_per_class": 60, "label_noise": 0.3, "image_size": 32, "seed": 0}
+QUICK_START = {"classes": 6, "per_class": 80, "val_per_class": 60, "label_noise": 0.3, "image_size": 32, "seed": 0}
 
 
 def write_sample_dataset(

@@ -45,7 +45,9 @@ from workbench.gui.worker import warm_up_engine
 
 APP_TITLE = "Cross-Modal Distillation Workbench"
 # The built-in sample a new user gets: big enough to show distillation, small enough to train in a minute on a CPU.
-SAMPLE_OPTIONS = {"classes": 6, "per_class": 80, "image_size": 32, "seed": 0}
+# workbench.data.sample.QUICK_START, written out: importing the data layer here would import torch at start-up
+# (tests/data/test_sample_split.py checks that the two agree, and the CLI's defaults too).
+SAMPLE_OPTIONS = {"classes": 6, "per_class": 80, "val_per_class": 60, "label_noise": 0.3, "image_size": 32, "seed": 0}
 STATUS_REFRESH_MS = 250
 TAB_KEYS = {"Data": ("data",), "Model": ("teacher", "student"), "Loss": ("loss",), "Training": ("train",)}
 

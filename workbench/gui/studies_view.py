@@ -161,6 +161,9 @@ class StudiesView(QWidget):
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
         split.setSizes([240, 400])
+        # Small minimums: the tab must not make the window taller than the other tabs do.
+        for widget in (self.table, self.gain_plot, self.heatmap):
+            widget.setMinimumHeight(60)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.headline)
