@@ -82,3 +82,20 @@ def test_a_study_over_seeds_plots_each_seed_and_the_mean_band(qtbot, tmp_path):
     assert any(isinstance(item, pg.LinearRegionItem) for item in items)  # the mean's interval over seeds
     assert "over 3 seeds" in view.headline.text()
     assert (study_dir / STUDY_FILE).is_file()
+
+
+def test_start_with_seeds_runs_a_study_that_the_studies_tab_shows(make_window, make_tiny_config, qtbot):
+    window = make_window(make_tiny_config(epochs=1))
+    window.seeds_box.setValue(2)
+    starts = []
+    window.session.event_received.connect(
+        lambda record: starts.append(record["run_dir"]) if record["event"] == "fit_start" else None)
+    with qtbot.waitSignal(window.session.run_finished, timeout=120_000) as finished:
+        window.start_action.trigger()
+    assert finished.args[0]["status"] == "finished" and len(starts) == 2  # each seed's run streamed in turn
+    view = window.studies_view
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.study is not None and view.proxy.rowCount() == 2, timeout=5000)
+    assert [trial["state"] for trial in view.study["trials"]] == ["complete", "complete"]
+    assert [trial["seed"] for trial in view.study["trials"]] == [0, 1]
+    assert view.study["points"][0]["gain"]["n"] == 2

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSizePolicy,
+    QSpinBox,
     QTabWidget,
     QToolBar,
     QWidget,
@@ -171,6 +172,12 @@ class MainWindow(QMainWindow):
         self.toolbar.setObjectName("runToolbar")
         self.toolbar.setMovable(False)
         self.toolbar.addAction(self.start_action)
+        self.seeds_box = QSpinBox(self)
+        self.seeds_box.setRange(1, 100)
+        self.seeds_box.setPrefix("seeds: ")
+        self.seeds_box.setToolTip("Repeat the run with seeds 0..N-1 (N > 1): a study in the Studies tab, with the "
+                                  "mean gain over seeds and its 95% interval")
+        self.toolbar.addWidget(self.seeds_box)
         self.toolbar.addAction(self.stop_action)
         self.start_reason = QLabel(self)
         self.start_reason.setObjectName("startReason")
@@ -306,7 +313,7 @@ class MainWindow(QMainWindow):
         self.log("Starting a run" + (f" from {self.config_path.name}" if self.config_path else ""))
         self.live_plots.reset()
         self.run_view.begin_run()
-        self.session.start(self.config)
+        self.session.start(self.config, seeds=self.seeds_box.value())
         self._show_run_started()
         return True
 

@@ -61,10 +61,11 @@ class RunSession(QObject):
     def is_running(self) -> bool:
         return self._thread is not None
 
-    def start(self, config: ExperimentConfig) -> None:
-        """Train ``config`` (copied: later edits do not reach the running trainer)."""
+    def start(self, config: ExperimentConfig, seeds: int = 1) -> None:
+        """Train ``config`` (copied: later edits do not reach the running trainer); with ``seeds`` > 1, once per
+        seed 0..N-1 in a study folder (engine/study.py), each run's events streamed in turn."""
         self.run_dir = ""
-        self._start(TrainingWorker(config=config.copy()))
+        self._start(TrainingWorker(config=config.copy(), seeds=seeds))
 
     def resume(self, run_dir: str | Path) -> None:
         """Continue a stopped (or killed) run from its last checkpoints, in its own folder."""

@@ -207,7 +207,9 @@ class StudiesView(QWidget):
         wanted = [*reversed(found), *extra]  # newest first
         if wanted == self._listed:
             return
-        current = self.study_dir
+        fresh = [path for path in wanted if path not in self._listed]
+        # A study that appeared since the last look (just started, here or by the CLI) is the one to watch.
+        current = fresh[0] if fresh and self._listed else self.study_dir
         self._listed = wanted
         self.study_box.blockSignals(True)
         self.study_box.clear()
@@ -216,6 +218,8 @@ class StudiesView(QWidget):
         self.study_box.blockSignals(False)
         if current in wanted:
             self.study_box.setCurrentIndex(wanted.index(current))
+            if current != self.study_dir:
+                self._load(current)
         elif wanted:
             self.study_box.setCurrentIndex(0)
             self._load(wanted[0])

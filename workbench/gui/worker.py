@@ -25,6 +25,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from workbench.config import ExperimentConfig
 from workbench.engine.hooks import EventListener
+from workbench.engine.study import run_seeds
 from workbench.engine.trainer import Trainer
 from workbench.errors import describe_exception
 
@@ -90,11 +91,12 @@ class TrainingWorker(QObject):
     stop_requested = Signal()
 
     def __init__(self, config: ExperimentConfig | None = None, resume_dir: str | None = None,
-                 runs_dir: str | None = None):
+                 runs_dir: str | None = None, seeds: int = 1):
         super().__init__()
         if (config is None) == (resume_dir is None):
             raise ValueError("give either a config (new run) or resume_dir (continue a run)")
         self._config = config
+        self._seeds = seeds  # > 1: the config with seeds 0..N-1, one run after the other, in a study folder
         self._resume_dir = resume_dir
         self._runs_dir = runs_dir
         self._lock = threading.Lock()
@@ -110,16 +112,13 @@ class TrainingWorker(QObject):
     def _fit(self, callback: _EmittingCallback) -> None:
         try:
             if self._resume_dir is not None:
-                trainer = Trainer.resume(self._resume_dir, callbacks=[callback])
+                self._started(Trainer.resume(self._resume_dir, callbacks=[callback])).fit()
+            elif self._seeds > 1:
+                # Each seed's run streams its events as a single run does; a stopped seed ends the study.
+                run_seeds(self._config, self._seeds, self._runs_dir, lambda config, study_dir: self._started(
+                    Trainer(config, callbacks=[callback], runs_dir=study_dir)))
             else:
-                trainer = Trainer(self._config, callbacks=[callback], runs_dir=self._runs_dir)
-            self.folder_created.emit(str(trainer.run_dir))
-            with self._lock:
-                self._trainer = trainer
-                stop_now = self._stop_wanted
-            if stop_now:
-                trainer.request_stop()
-            trainer.fit()
+                self._started(Trainer(self._config, callbacks=[callback], runs_dir=self._runs_dir)).fit()
         except Exception as error:  # the GUI shows it and stays usable
             failure = callback.exception_payload or {}
             self.errored.emit(describe_exception(error), failure.get("traceback") or traceback.format_exc())
@@ -129,6 +128,16 @@ class TrainingWorker(QObject):
                               callback.exception_payload.get("traceback", ""))
             return
         self.finished.emit(callback.fit_end_payload or {"status": "stopped", "summary": {}})
+
+    def _started(self, trainer: Trainer) -> Trainer:
+        """Announce a new trainer's folder and hand it a stop asked for before it existed."""
+        self.folder_created.emit(str(trainer.run_dir))
+        with self._lock:
+            self._trainer = trainer
+            stop_now = self._stop_wanted
+        if stop_now:
+            trainer.request_stop()
+        return trainer
 
     def request_stop(self) -> None:
         """Ask the run to end after the current batch; safe from any thread."""
