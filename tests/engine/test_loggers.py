@@ -163,3 +163,31 @@ def test_scalar_names_and_flattened_params():
                     "teacher": {"encoders": {"image": {"type": "cnn", "width": 4}}}}) == {
         "train.lr": "0.001", "train.name": "", "data.grayscale": "[]", "data.field_types": "{}",
         "teacher.encoders.image.type": "cnn", "teacher.encoders.image.width": "4"}
+
+
+def test_a_resumed_run_continues_its_tensorboard_steps_and_its_mlflow_run(tmp_path):
+    """Stopped in the student stage and resumed: every step once in TensorBoard, one MLflow run, finished."""
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from test_trainer import Recorder
+
+    config = tiny_config(write_tiny_dataset(tmp_path / "data"), tmp_path / "runs", epochs=2, teacher_epochs=1)
+    config.log.tensorboard = True
+    config.log.mlflow_uri = (tmp_path / "mlruns").as_uri()
+    recorder = Recorder(stop_at=("student", 2, 1))
+    trainer = recorder.trainer = Trainer(config, callbacks=[recorder])
+    assert trainer.fit()["status"] == "stopped"
+    assert Trainer.resume(trainer.run_dir).fit()["status"] == "finished"
+
+    batches, _ = _steps(trainer.run_dir, "student")
+    events = EventAccumulator(str(trainer.run_dir / "tb" / "student"), size_guidance={"scalars": 0})
+    events.Reload()
+    assert sorted(s.step for s in events.Scalars("loss/total")) == list(range(1, batches + 1))
+    client = MlflowClient(tracking_uri=config.log.mlflow_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("workbench").experiment_id])
+    assert run.info.status == "FINISHED"
+    history = client.get_metric_history(run.info.run_id, "student/loss/total")
+    assert sorted(m.step for m in history) == list(range(1, batches + 1))
