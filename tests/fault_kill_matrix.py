@@ -9,7 +9,8 @@ switch from the teacher to the student stage, or in the middle of an epoch. The 
 there with SIGKILL, then ``workbench train --resume`` continues it (again, until it finishes).
 Checked against an uninterrupted run of the same config: every checkpoint's tensors, every
 validation prediction array and the summary's metrics are bit-identical, the run reads
-``finished``, and no temporary file is left in the run folder.
+``finished``, and no temporary file is left in the run folder. A run killed while writing its
+very first file (config.toml) never started: its resume must say so in one ``error:`` line.
 """
 
 from __future__ import annotations
@@ -165,11 +166,19 @@ def main(argv: list[str] | None = None) -> int:
             while resumes < 3:
                 resumes += 1
                 resumed = run_cli(["train", "--resume", str(run), "--quiet"])
-                if resumed.returncode == 0:
+                if resumed.returncode in (0, 2):
                     break
-            problems = compare(reference, run) if resumed.returncode == 0 else [resumed.stderr.strip()[-500:]]
+            errors = resumed.stderr.strip().splitlines()
+            if not (run / "config.toml").exists():
+                # Killed before the run folder had its config: the run never started, and resuming it must
+                # say so in one line (a new run is the way on).
+                problems = [] if resumed.returncode == 2 and len(errors) == 1 and "is not a run folder" in errors[0] \
+                    else [f"resume of a run without config: exit {resumed.returncode}: {errors[-1:]}"]
+                verdict = "nothing to resume, said in one line" if not problems else "WRONG: " + problems[0]
+            else:
+                problems = compare(reference, run) if resumed.returncode == 0 else errors[-3:]
+                verdict = "identical" if not problems else "DIFFERENT: " + "; ".join(problems)
             failures += bool(problems)
-            verdict = "identical" if not problems else "DIFFERENT: " + "; ".join(problems)
             print(f"{point:24} killed with {temp_files} temp file(s) left, {resumes} resume(s): {verdict}", flush=True)
         print(f"{len(points)} kill points, {len(points) - failures} resumed to a bit-identical run, "
               f"{failures} not; {time.monotonic() - started:.0f} s")

@@ -35,3 +35,14 @@ def test_out_of_memory_shows_where_and_what_to_do_and_the_window_stays_responsiv
     with qtbot.waitSignal(window.session.run_finished, timeout=60_000) as finished:
         assert window.start_run()
     assert finished.args[0]["status"] == "finished"
+
+
+def test_the_parameter_count_of_a_huge_network_allocates_nothing(make_tiny_config):
+    from workbench.data import prepare_data
+    from workbench.gui.panels.model_panel import count_network_parameters
+
+    config = make_tiny_config()
+    config.student.fusion_hidden = config.student.embed_dim = 65536  # a 4.3-billion-parameter projection
+    data = prepare_data(config.data, 0)
+    counts = count_network_parameters(config, data.preprocessing.input_specs(), len(data.class_names))
+    assert counts["student"] > 65536 * 65536  # 16 GiB of weights, were it built for real

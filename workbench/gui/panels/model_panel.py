@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from workbench.config import ENCODER_TRAINING, MAX_LR_SCALE, EncoderConfig, ExperimentConfig, NetworkConfig
 from workbench.engine.models import build_network, count_parameters
+from workbench.errors import ConfigError
 from workbench.engine.registry import ENCODERS, default_encoder, encoder_params, encoders_for
 from workbench.gui.forms import DataclassForm, ValueEditor, humanize, make_editor
 from workbench.gui.jobs import JobError, JobRunner
@@ -43,12 +45,24 @@ def count_network_parameters(config: ExperimentConfig, input_specs: dict, num_cl
     counts: dict[str, Any] = {}
     for name in ("teacher", "student"):
         try:
-            network = build_network(getattr(config, name), input_specs, num_classes, name)
+            network = _build_without_memory(getattr(config, name), input_specs, num_classes, name)
             counts[name] = count_parameters(network)
             counts[f"{name}_trainable"] = count_parameters(network, trainable_only=True)
         except Exception as error:  # shown next to the count: the form is mid-edit, not broken
             counts[name] = str(error)
     return counts
+
+
+def _build_without_memory(net_cfg: NetworkConfig, input_specs: dict, num_classes: int, name: str) -> Any:
+    """The network on PyTorch's meta device (shapes, no storage): a count of a 4-billion-parameter
+    network being typed in costs nothing. An encoder that cannot be built there is built for real."""
+    try:
+        with torch.device("meta"):
+            return build_network(net_cfg, input_specs, num_classes, name)
+    except ConfigError:
+        raise
+    except Exception:  # noqa: BLE001 (e.g. an encoder that loads weights from disk)
+        return build_network(net_cfg, input_specs, num_classes, name)
 
 
 class EncoderEditor(QGroupBox):
