@@ -342,3 +342,20 @@ def test_devices_resolve_or_explain():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             resolve_device("cuda:0")
+
+
+def test_a_teacher_trained_on_other_data_is_refused_before_any_run_folder(finished_run, tmp_path):
+    from workbench.data import check_dataset, write_sample_dataset
+    from workbench.engine.trainer import check_teacher_reuse
+
+    source, _, _ = finished_run
+    other_data = write_sample_dataset(tmp_path / "other", classes=3, per_class=12, image_size=16, seed=5)
+    config = tiny_config(other_data, tmp_path / "runs", epochs=1)
+    config.teacher.checkpoint = str(source.run_dir)
+    report = check_dataset(other_data, config.data, 0)
+    with pytest.raises(ConfigError, match="trained on other data") as raised:
+        check_teacher_reuse(config.copy(), report)  # what the app asks when the teacher is chosen
+    assert raised.value.key == "teacher.checkpoint"
+    with pytest.raises(ConfigError, match="trained on other data"):
+        Trainer(config)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # no failed run left

@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from workbench.atomic import atomic_write_json, remove_leftover_temp_files
 from workbench.config import ExperimentConfig, check, config_to_dict, save_config
-from workbench.data import check_dataset, collate_batch, make_loader, prepare_data
+from workbench.data import check_dataset, collate_batch, dataset_fingerprint, make_loader, prepare_data
 from workbench.engine import distributed
 from workbench.engine.budget import check_fits_memory
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -183,7 +183,12 @@ class Trainer:
         cfg = check(cfg.copy())
         # The resolved count goes into config.toml: a resumed or cloned run trains with the same one.
         cfg.train.cpu_threads = resolve_cpu_threads(cfg.train.cpu_threads, self._dist.world_size)
-        self._teacher_source = _resolve_teacher_source(cfg) if cfg.teacher.checkpoint else None
+        self._teacher_source = None
+        self._report = None
+        if cfg.teacher.checkpoint:
+            # Checked before the run folder exists: an incompatible teacher leaves no failed run behind.
+            self._report = check_dataset(cfg.data.root, cfg.data, cfg.train.seed)
+            self._teacher_source = check_teacher_reuse(cfg, self._report)
         self.cfg = cfg
         self.callbacks = list(callbacks)
         run_dir = None
@@ -217,6 +222,7 @@ class Trainer:
         trainer = cls.__new__(cls)
         trainer._dist = context
         trainer._teacher_source = _resolve_teacher_source(cfg) if cfg.teacher.checkpoint else None
+        trainer._report = None  # the dataset is checked in _prepare (the run folder exists already)
         trainer.cfg = cfg
         trainer.callbacks = list(callbacks)
         trainer.run_dir = path
@@ -310,7 +316,7 @@ class Trainer:
         cfg = self.cfg
         seed = cfg.train.seed
         self.device = distributed.rank_device(cfg.train.device, self._dist)
-        report = check_dataset(cfg.data.root, cfg.data, seed)
+        report = self._report or check_dataset(cfg.data.root, cfg.data, seed)
         if report.trainable:  # an untrainable dataset is reported by prepare_data, with the reason
             _check_fields(cfg, report.index.fields)
         # Only the fields a network reads are fitted and decoded.
@@ -908,6 +914,32 @@ def _check_fields(cfg: ExperimentConfig, fields: dict[str, Any]) -> None:
 
 def _data_settings(cfg: ExperimentConfig) -> dict[str, Any]:
     return {key: value for key, value in config_to_dict(cfg.data).items() if key not in _SPLIT_FREE_DATA_KEYS}
+
+
+def check_teacher_reuse(cfg: ExperimentConfig, report: Any) -> dict[str, Any]:
+    """Whether the teacher named by ``cfg.teacher.checkpoint`` may be reused with this config and the
+    dataset ``report`` describes: its run, seed and data settings (so the same validation split), its
+    fields, classes and dataset fingerprint. Raises a ConfigError for ``teacher.checkpoint`` naming the
+    first difference; returns the source (its ``config``: the reused teacher's architecture) and gives
+    ``cfg.teacher`` that architecture. What the app checks when a teacher is chosen, and the trainer
+    before it makes a run folder."""
+    source = _resolve_teacher_source(cfg)
+    where = f"The teacher of {source['run_dir']}"
+    if report is None or not report.trainable:
+        return source
+    missing = [name for name in cfg.teacher.fields if name not in report.index.fields]
+    if missing:
+        raise ConfigError(f"{where} reads the field '{missing[0]}', which this dataset does not have "
+                          f"(its fields: {', '.join(report.index.fields)}).", "teacher.checkpoint")
+    class_names = list(report.index.target_names or report.index.class_names)
+    if source["class_names"] and source["class_names"] != class_names:
+        raise ConfigError(f"{where} knows other classes ({', '.join(source['class_names'][:6])}...) than this "
+                          f"dataset ({', '.join(class_names[:6])}...).", "teacher.checkpoint")
+    if source["fingerprint"] and source["fingerprint"] != dataset_fingerprint(report):
+        raise ConfigError(f"{where} was trained on other data (the dataset fingerprint differs): its validation "
+                          "split would not match this run's, so validation samples may have been in its training "
+                          "set. Train a new teacher on this dataset.", "teacher.checkpoint")
+    return source
 
 
 def _resolve_teacher_source(cfg: ExperimentConfig) -> dict[str, Any]:

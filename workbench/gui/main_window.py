@@ -211,6 +211,7 @@ class MainWindow(QMainWindow):
         self.data_panel.check_failed.connect(self._on_data_panel_check_failed)
         self.data_panel.fields_changed.connect(self._on_data_panel_fields_changed)
         self.data_panel.sample_requested.connect(self.create_sample_dataset)
+        self.model_panel.teacher_checked.connect(self._on_model_panel_teacher_checked)
         for panel in self.panels:
             panel.edited.connect(self._on_panel_edited)
         # The run's one event stream: every view that shows the run listens to it directly.
@@ -365,7 +366,7 @@ class MainWindow(QMainWindow):
         overview = self.data_panel.overview
         if overview is not None and self.config.data.root and \
                 Path(self.config.data.root).resolve() == Path(overview.report.index.root).resolve():
-            self.model_panel.set_dataset(overview.input_specs, len(overview.report.index.class_names))
+            self.model_panel.set_dataset(overview.input_specs, len(overview.report.index.class_names), overview.report)
         self._revalidate()
         self._refresh_past_runs()
         self.runs_view.set_runs_dir(self.config.train.runs_dir)
@@ -381,9 +382,13 @@ class MainWindow(QMainWindow):
         self.document.set_modified()
         self._revalidate()
 
+    @Slot()
+    def _on_model_panel_teacher_checked(self) -> None:
+        self._revalidate()  # a reused teacher that does not fit keeps Start disabled, with the reason
+
     def _revalidate(self) -> None:
         """Mark every invalid value in the forms and say why Start is disabled."""
-        issues = self.document.validate(self.data_panel.dataset_issues())
+        issues = self.document.validate(self.data_panel.dataset_issues() + self.model_panel.teacher_issues)
         reasons: dict[str, str] = {}
         for issue in issues:
             reasons.setdefault(issue.key, issue.message)
@@ -515,7 +520,8 @@ class MainWindow(QMainWindow):
         self.overview = overview
         report = overview.report
         # The class count the networks' heads have: segmentation's mask classes, else the labels.
-        self.model_panel.set_dataset(overview.input_specs, len(report.index.target_names or report.index.class_names))
+        self.model_panel.set_dataset(overview.input_specs, len(report.index.target_names or report.index.class_names),
+                                     report)
         self.training_panel.set_config(self.config)  # a new dataset's task may change the selection metric
         self.status_label.setText(f"{len(report.index.samples)} samples, {len(report.index.class_names)} classes"
                                   f" in {report.index.root}")

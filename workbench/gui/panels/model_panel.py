@@ -29,10 +29,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.config import ENCODER_TRAINING, MAX_LR_SCALE, EncoderConfig, ExperimentConfig, NetworkConfig
+from workbench.assets import html_colour
+from workbench.config import (
+    ENCODER_TRAINING,
+    MAX_LR_SCALE,
+    ConfigIssue,
+    EncoderConfig,
+    ExperimentConfig,
+    NetworkConfig,
+)
 from workbench.engine.models import build_network, count_parameters
 from workbench.errors import ConfigError
 from workbench.engine.registry import ENCODERS, default_encoder, encoder_params, encoders_for
+from workbench.engine.trainer import check_teacher_reuse
 from workbench.gui.forms import DataclassForm, ValueEditor, humanize, make_editor
 from workbench.gui.jobs import JobError, JobRunner
 
@@ -222,13 +231,17 @@ class ModelPanel(QWidget):
 
     edited = Signal(str)
     counts_updated = Signal(object)
+    teacher_checked = Signal()  # ``teacher_issues`` changed: the reused teacher fits, or why it does not
 
     def __init__(self, config: ExperimentConfig, parent: QWidget | None = None):
         super().__init__(parent)
         self.config = config
         self.input_specs: dict[str, dict] = {}
         self.num_classes = 0
+        self.report: Any = None  # the dataset's check report: what a reused teacher is checked against
         self.counts: dict[str, Any] = {}
+        self.teacher_issues: list[ConfigIssue] = []
+        self.reused_teacher: NetworkConfig | None = None  # the reused teacher's architecture, once checked
         self._counts = JobRunner("parameter-count", self)
 
         self.teacher_editor = NetworkEditor("teacher", config.teacher, self)
@@ -256,6 +269,9 @@ class ModelPanel(QWidget):
         source_layout.addWidget(self.reuse_radio)
         source_layout.addWidget(self.run_combo, 1)
         source_layout.addWidget(self.browse_button)
+        self.teacher_status = QLabel(self)  # whether the chosen teacher fits this dataset and config
+        self.teacher_status.setWordWrap(True)
+        self.teacher_status.hide()
 
         self.count_timer = QTimer(self)
         self.count_timer.setSingleShot(True)
@@ -268,6 +284,7 @@ class ModelPanel(QWidget):
         inner = QWidget(self)
         inner_layout = QVBoxLayout(inner)
         inner_layout.addWidget(source_box)
+        inner_layout.addWidget(self.teacher_status)
         inner_layout.addWidget(self.ratio_label)
         inner_layout.addLayout(networks, 1)
         scroll = QScrollArea(self)
@@ -282,10 +299,34 @@ class ModelPanel(QWidget):
         self.config = config
         self._show_networks()
         self._show_teacher_source()
+        self.check_teacher()
 
-    def set_dataset(self, input_specs: dict[str, dict], num_classes: int) -> None:
+    def set_dataset(self, input_specs: dict[str, dict], num_classes: int, report: Any = None) -> None:
         self.input_specs, self.num_classes = input_specs, num_classes
+        if report is not None:
+            self.report = report
         self._show_networks()
+        self.check_teacher()
+
+    def check_teacher(self) -> None:
+        """Check the reused teacher against the config and dataset now, in the background (not at
+        Start): ``teacher_issues`` and the panel say whether it fits; ``teacher_checked`` follows."""
+        checkpoint = self.config.teacher.checkpoint
+        if not checkpoint:
+            self._show_teacher_check([], None, "")
+            return
+        self.teacher_status.setText(f"Checking the teacher of {Path(checkpoint).name}…")
+        self.teacher_status.show()
+        config, report = self.config.copy(), self.report
+
+        def check() -> NetworkConfig:
+            check_teacher_reuse(config, report)  # gives config.teacher the reused teacher's architecture
+            return config.teacher
+
+        self._counts.submit("teacher", check, self._on_teacher_check_finished, self._on_teacher_check_failed)
+
+    def is_checking_teacher(self) -> bool:
+        return self._counts.is_pending("teacher")
 
     def refresh(self) -> None:
         """Rebuild the editors after the window changed the field choice."""
@@ -348,6 +389,31 @@ class ModelPanel(QWidget):
     def _on_count_failed(self, message: JobError) -> None:
         self.ratio_label.setText(f"Cannot count parameters: {message}")
 
+    def _on_teacher_check_finished(self, teacher: NetworkConfig) -> None:
+        if not self.config.teacher.checkpoint:
+            return  # "Train a new teacher" was chosen while it was being checked
+        source = Path(self.config.teacher.checkpoint).name
+        self._show_teacher_check([], teacher, html_colour(
+            f"The teacher of {source} fits: same data, classes, seed and data settings. It is shown read-only "
+            "below; the student stage alone will train.", "ok"))
+
+    def _on_teacher_check_failed(self, message: JobError) -> None:
+        if not self.config.teacher.checkpoint:
+            return
+        self._show_teacher_check([ConfigIssue("teacher.checkpoint", str(message))], None,
+                                 html_colour(f"Cannot reuse this teacher: {message}", "error"))
+
+    def _show_teacher_check(self, issues: list[ConfigIssue], teacher: NetworkConfig | None, text: str) -> None:
+        self.teacher_issues, self.reused_teacher = issues, teacher
+        self.teacher_status.setText(text)
+        self.teacher_status.setVisible(bool(text))
+        # A reused teacher is the one trained before: shown as it is, not editable; else the editor's own.
+        self.teacher_editor.set_network(teacher or self.config.teacher, self.input_specs)
+        self.teacher_editor.setEnabled(teacher is None)
+        self.teacher_editor.setTitle(f"Teacher: reused from {Path(self.config.teacher.checkpoint).name} (read-only)"
+                                     if teacher is not None else "Teacher")
+        self.teacher_checked.emit()
+
     @Slot(bool)
     def _on_train_new_radio_toggled(self, train_new: bool) -> None:
         self.run_combo.setEnabled(not train_new)
@@ -356,11 +422,13 @@ class ModelPanel(QWidget):
         if checkpoint != self.config.teacher.checkpoint:
             self.config.teacher.checkpoint = checkpoint or ""
             self.edited.emit("teacher.checkpoint")
+            self.check_teacher()
 
     @Slot(int)
     def _on_run_combo_activated(self, _index: int) -> None:
         self.config.teacher.checkpoint = self.run_combo.currentData() or ""
         self.edited.emit("teacher.checkpoint")
+        self.check_teacher()
 
     @Slot()
     def _on_browse_button_clicked(self) -> None:
@@ -370,11 +438,12 @@ class ModelPanel(QWidget):
             self._select_run(folder)
             self.config.teacher.checkpoint = folder
             self.edited.emit("teacher.checkpoint")
+            self.check_teacher()
 
     # ------------------------------------------------------------------ helpers
 
     def _show_networks(self) -> None:
-        self.teacher_editor.set_network(self.config.teacher, self.input_specs)
+        self.teacher_editor.set_network(self.reused_teacher or self.config.teacher, self.input_specs)
         self.student_editor.set_network(self.config.student, self.input_specs)
         self.count_timer.start()
 
