@@ -14,6 +14,7 @@ def test_a_reused_teacher_is_checked_when_chosen_and_shown_read_only(make_window
         window.start_run()
     source = window.run_dir
     model = window.model_panel
+    qtbot.waitUntil(lambda: model.run_combo.findData(str(Path(source).resolve())) >= 0, timeout=10_000)
     model.reuse_radio.setChecked(True)
     assert window.config.teacher.checkpoint == str(Path(source).resolve())
     qtbot.waitUntil(lambda: not model.is_checking_teacher(), timeout=20_000)
