@@ -15,6 +15,12 @@ def describe_exception(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (torch's carry a C++ backtrace below it), or its type."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class ConfigError(WorkbenchError):
     """An invalid config key or value; ``key`` is its dotted path, e.g. ``loss.kd.temperature``."""
 

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QMessageBox
 from workbench.engine import trainer as trainer_module
 from workbench.engine.runs import RunRecord
 
+# What torch's CPU allocator raises (tests/engine/test_hostile_runs.py injects the same).
 CPU_ALLOCATOR_ERROR = ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
                        "tried to allocate 88167950336 bytes. Error code 12 (Cannot allocate memory)")
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, first_line
 
 FLOAT_BYTES = 4  # parameters, gradients and optimizer state are fp32 whatever the autocast precision
 # Optimizer state per parameter: Adam/AdamW keep two moments, SGD one momentum buffer.
@@ -137,7 +137,7 @@ def _build(make: Any, key: str) -> nn.Module:
         raise
     except (RuntimeError, ValueError, OverflowError, MemoryError) as error:
         # e.g. "Storage size calculation overflowed": sizes beyond what any tensor can hold.
-        raise ConfigError(f"{key}: the network cannot be built with these sizes ({_first_line(error)}); "
+        raise ConfigError(f"{key}: the network cannot be built with these sizes ({first_line(error)}); "
                           "make it smaller.", key) from None
 
 
@@ -182,7 +182,3 @@ def _activation_bytes(network: nn.Module, batch: dict[str, torch.Tensor], key: s
             handle.remove()
     return total
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

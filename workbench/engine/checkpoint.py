@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from workbench.atomic import atomic_torch_save
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, first_line
 
 CHECKPOINT_FORMAT = 1
 
@@ -41,19 +41,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except pickle.UnpicklingError as error:
         raise WorkbenchError(
             f"Refused to load {path}: it holds Python objects other than tensors and plain data, and loading "
-            f"them could run code. Only checkpoints written by the workbench can be loaded. ({_first_line(error)})"
+            f"them could run code. Only checkpoints written by the workbench can be loaded. ({first_line(error)})"
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
         raise WorkbenchError(f"Cannot read checkpoint {path}: the file is damaged or not a checkpoint "
-                             f"({_first_line(error)}).") from None
+                             f"({first_line(error)}).") from None
     if not isinstance(content, dict) or content.get("format") != CHECKPOINT_FORMAT or "model" not in content:
         raise WorkbenchError(f"{path} is not a workbench checkpoint (format {CHECKPOINT_FORMAT}).")
     return content
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def rng_state() -> dict[str, Any]:

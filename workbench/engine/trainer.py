@@ -61,7 +61,7 @@ from workbench.engine.schedule import lr_factor
 from workbench.engine.stats import paired_test
 from workbench.engine.teacher_cache import TeacherOutputCache, teacher_cache_for
 from workbench.engine.tasks import Task, get_task
-from workbench.errors import ConfigError, WorkbenchError
+from workbench.errors import ConfigError, WorkbenchError, first_line
 
 # Data settings that decide the split and the fitted preprocessing: a reused teacher must
 # have been trained with the same ones, or validation samples may be in its training set.
@@ -81,11 +81,6 @@ def _is_out_of_memory(error: BaseException) -> bool:
         return True
     # The CPU allocator raises a plain RuntimeError: "DefaultCPUAllocator: can't allocate memory: ...".
     return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def derived_seed(seed: int, *parts: object) -> int:
@@ -257,7 +252,7 @@ class Trainer:
             where += f", epoch {epoch}, " + (f"batch {batch}" if batch else "validation")
         return OutOfMemory(f"Out of memory at the {where}, batch size {self.cfg.train.batch_size}: try a smaller "
                            "batch (train.batch_size) or network. The run resumes from its last checkpoint "
-                           f"(workbench train --resume {self.run_dir}). ({_first_line(error)})")
+                           f"(workbench train --resume {self.run_dir}). ({first_line(error)})")
 
     def request_stop(self) -> None:
         """End the run after the current batch, leaving a resumable checkpoint (thread-safe)."""
