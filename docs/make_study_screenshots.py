@@ -2,9 +2,10 @@
 
 Without arguments it writes a small sample (6 shapes, 30 training and 30 validation samples
 each, 30% of training labels wrong), then runs two small real studies on it (CPU, 4 epochs per
-stage): the quick-start config over 3 seeds (`workbench train --seeds 3`), and a 2 x 2 grid over
+stage): the default config over 3 seeds (`workbench train --seeds 3`), and a 2 x 2 grid over
 the KD temperature and weight with 2 seeds (`workbench study`, Optuna). ``--seeds-study`` and
-``--sweep-study`` render existing study folders instead (e.g. the README's measured study).
+``--sweep-study`` render existing study folders instead (the README's shows its measured
+quick-start study: ``--seeds-study runs/<time>-study-ce-kd``).
 
 Each view is saved at 1280x720 and at a larger size (1600x1000).
 
@@ -36,9 +37,9 @@ def settle(ms: int = 400) -> None:
     loop.exec()
 
 
-def make_studies(folder: Path) -> tuple[Path, Path]:
-    """A 3-seed study and a 2 x 2 x 2-seed sweep, trained for real on a small sample."""
-    from workbench.engine import sweep
+def make_studies(folder: Path, seeds: bool = True, sweep: bool = True) -> tuple[Path | None, Path | None]:
+    """A 3-seed study and a 2 x 2 x 2-seed sweep (those asked for), trained for real on a small sample."""
+    from workbench.engine import sweep as sweeps
     from workbench.engine.study import load_spec, run_seeds
 
     dataset = write_sample_dataset(folder / "sample", classes=6, per_class=30, val_per_class=30, label_noise=0.3,
@@ -46,14 +47,16 @@ def make_studies(folder: Path) -> tuple[Path, Path]:
     config = default_config(check_dataset(dataset, default_config().data, seed=0))
     config.train.epochs = 4
     config.train.runs_dir = str(folder / "runs")
-    seeds_dir, _ = run_seeds(config, 3)
-    save_config(config, folder / "exp.toml")
-    spec_file = folder / "sweep.toml"
-    spec_file.write_text('name = "kd-sweep"\nbase = "exp.toml"\nseeds = 2\n[grid]\n'
-                         '"loss.kd.temperature" = [1, 4]\n"loss.kd.weight" = [0.5, 2.0]\n', encoding="utf-8")
-    spec = load_spec(spec_file)
-    study, sweep_dir = sweep.start_study(spec)
-    sweep.run_worker(study, spec, sweep_dir, sweep.default_trainer())
+    seeds_dir = run_seeds(config, 3)[0] if seeds else None
+    sweep_dir = None
+    if sweep:
+        save_config(config, folder / "exp.toml")
+        spec_file = folder / "sweep.toml"
+        spec_file.write_text('name = "kd-sweep"\nbase = "exp.toml"\nseeds = 2\n[grid]\n'
+                             '"loss.kd.temperature" = [1, 4]\n"loss.kd.weight" = [0.5, 2.0]\n', encoding="utf-8")
+        spec = load_spec(spec_file)
+        study, sweep_dir = sweeps.start_study(spec)
+        sweeps.run_worker(study, spec, sweep_dir, sweeps.default_trainer())
     return seeds_dir, sweep_dir
 
 
@@ -76,12 +79,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
-        if args.seeds_study and args.sweep_study:
-            seeds_dir, sweep_dir = Path(args.seeds_study), Path(args.sweep_study)
-        else:
-            made = make_studies(Path(tmp))
-            seeds_dir = Path(args.seeds_study) if args.seeds_study else made[0]
-            sweep_dir = Path(args.sweep_study) if args.sweep_study else made[1]
+        made = make_studies(Path(tmp), seeds=not args.seeds_study, sweep=not args.sweep_study)
+        seeds_dir = Path(args.seeds_study) if args.seeds_study else made[0]
+        sweep_dir = Path(args.sweep_study) if args.sweep_study else made[1]
         view = StudiesView()
         render(view, seeds_dir, "seeds", out)
         view.x_box.setCurrentText("loss.kd.temperature")

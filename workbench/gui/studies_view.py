@@ -110,8 +110,10 @@ class StudiesView(QWidget):
         self.table.doubleClicked.connect(self._on_table_double_clicked)
 
         self.x_box = QComboBox(self)
+        self.x_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.x_box.currentIndexChanged.connect(self._on_axis_box_current_index_changed)
         self.y_box = QComboBox(self)
+        self.y_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.y_box.currentIndexChanged.connect(self._on_axis_box_current_index_changed)
         self.gain_plot = pg.PlotWidget()
         self.gain_plot.setMenuEnabled(False)
@@ -138,23 +140,10 @@ class StudiesView(QWidget):
         self.gain_note = QLabel(self)
         self.gain_note.setWordWrap(True)
         plots = QSplitter(Qt.Orientation.Horizontal, self)
-        gain_box = QWidget(self)
-        gain_layout = QVBoxLayout(gain_box)
-        gain_layout.setContentsMargins(0, 0, 0, 0)
-        gain_layout.addWidget(self.gain_plot, 1)
-        gain_layout.addWidget(self.gain_note)
-        plots.addWidget(gain_box)
-        heat_box = QWidget(self)
-        heat_layout = QVBoxLayout(heat_box)
-        heat_layout.setContentsMargins(0, 0, 0, 0)
-        heat_layout.addWidget(self.heatmap, 1)
-        heat_layout.addWidget(self.heatmap_note)
-        plots.addWidget(heat_box)
-        lower = QWidget(self)
-        lower_layout = QVBoxLayout(lower)
-        lower_layout.setContentsMargins(0, 0, 0, 0)
-        lower_layout.addLayout(axes)
-        lower_layout.addWidget(plots, 1)
+        plots.addWidget(_stacked(self, self.gain_plot, self.gain_note, grow=0))
+        self.heat_box = _stacked(self, self.heatmap, self.heatmap_note, grow=0)
+        plots.addWidget(self.heat_box)
+        lower = _stacked(self, axes, plots, grow=1)
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.table)
         split.addWidget(lower)
@@ -312,8 +301,8 @@ class StudiesView(QWidget):
         if high - low < 0.02:
             middle = (high + low) / 2
             self.gain_plot.setYRange(middle - 0.05, middle + 0.05)
-        else:
-            self.gain_plot.enableAutoRange(axis="y")
+        else:  # room above the bars for their p labels
+            self.gain_plot.setYRange(low, high + 0.12 * (high - low), padding=0.04)
 
     def _draw_gain(self, study: dict[str, Any]) -> None:
         plot = self.gain_plot
@@ -406,11 +395,10 @@ class StudiesView(QWidget):
         plot = self.heatmap
         plot.clear()
         x_key, y_key = self.x_box.currentText(), self.y_box.currentText()
+        self.heat_box.setVisible(len(study["parameters"]) >= 2)
         if len(study["parameters"]) < 2 or x_key == y_key:
             plot.hide()
-            self.heatmap_note.setText("The heatmap needs two varied parameters: pick different ones above."
-                                      if len(study["parameters"]) >= 2 else
-                                      "A heatmap needs a study varying two parameters.")
+            self.heatmap_note.setText("The heatmap needs two different parameters: pick them above.")
             return
         plot.show()
         xs = sorted({point["params"].get(x_key) for point in study["points"]}, key=_order)
@@ -437,7 +425,9 @@ class StudiesView(QWidget):
         for row, y in enumerate(ys):
             for column, x in enumerate(xs):
                 value = grid[row, column]
-                text = pg.TextItem("–" if math.isnan(value) else f"{value:+.3f}", color="k", anchor=(0.5, 0.5))
+                dark = not math.isnan(value) and abs(value) > 0.6 * limit
+                text = pg.TextItem("–" if math.isnan(value) else f"{value:+.3f}", color="w" if dark else "k",
+                                   anchor=(0.5, 0.5))
                 text.setPos(column, row)
                 plot.addItem(text)
         plot.getAxis("bottom").setTicks([[(i, str(x)) for i, x in enumerate(xs)]])
@@ -449,6 +439,20 @@ class StudiesView(QWidget):
         plot.setYRange(-0.5, len(ys) - 0.5, padding=0)
         self.heatmap_note.setText(f"Colour: mean gain, blue below 0, red above (scale ±{limit:.3f}); "
                                   "the gain plot's bars say which differences are within noise.")
+
+
+def _stacked(parent: QWidget, *items: Any, grow: int) -> QWidget:
+    """A widget holding ``items`` (widgets or layouts) top to bottom; ``items[grow]`` takes the spare height."""
+    box = QWidget(parent)
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for index, item in enumerate(items):
+        stretch = 1 if index == grow else 0
+        if isinstance(item, QWidget):
+            layout.addWidget(item, stretch)
+        else:
+            layout.addLayout(item, stretch)
+    return box
 
 
 def _stamp(study_dir: Path) -> float | None:
