@@ -71,7 +71,7 @@ SET_TEMPLATES = [
 class Case:
     kind: str  # "file" or "set"
     description: str
-    key: str  # the mutated key ("" for whole-file damage)
+    key: str  # the mutated keys, comma-separated ("" for whole-file damage or an override without a key)
     config_text: str
     overrides: list[str]
 
@@ -166,7 +166,7 @@ def file_cases(base_text: str, count: int, rng: random.Random) -> list[Case]:
             for one in chosen:
                 parent, last = _get_parent(data, one)
                 parent[last] = hostile_value(one, rng)
-            key = chosen[0]
+            key = ",".join(chosen)
             description = "several: " + ", ".join(chosen)
         elif roll < 0.80:
             parent, last = _get_parent(data, key)
@@ -222,7 +222,8 @@ def set_cases(base_text: str, count: int, rng: random.Random) -> list[Case]:
         template = rng.choice(SET_TEMPLATES)
         value = rng.choice(raw_values)
         override = template.format(key=key, value=value, section=rng.choice(tables))
-        cases.append(Case("set", f"--set {_short(override)}", key, base_text, [override]))
+        path = override.partition("=")[0]  # what the override names: a key, a section, or nothing
+        cases.append(Case("set", f"--set {_short(override)}", path, base_text, [override]))
     return cases
 
 
@@ -304,11 +305,16 @@ def tomllib_runs_dir(case: Case) -> str:
         return "/nonexistent"
 
 
-def _names_key(line: str, key: str) -> bool:
-    if not key:
-        return True  # a damaged file: the message names the file, checked by the refusal itself
-    parts = [part for part in key.split(".") if part]
-    return key in line or (parts and parts[-1] in line) or any(part in line for part in parts[:2])
+def _names_key(line: str, keys: str) -> bool:
+    """Whether the error line names one of the mutated keys (comma-separated), by its path or its last part."""
+    if not keys:
+        return True  # a damaged file names the file; "--set =1" quotes the override
+    for key in keys.split(","):
+        parts = [part for part in key.split(".") if part]
+        # The key itself, or a part below its section: "kd" of loss.kd.weight, "seed" of train.seed.extra.
+        if key in line or any(part in line for part in parts[1:]):
+            return True
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         Path(args.report).write_text(json.dumps([{
             "kind": o.case.kind, "case": o.case.description, "key": o.case.key, "result": o.result, "code": o.code,
-            "seconds": round(o.seconds, 2), "names_key": o.names_key, "stderr": o.stderr[-2000:]}
+            "seconds": round(o.seconds, 2), "names_key": o.names_key, "stderr": o.stderr[:2000]}
             for o in outcomes], indent=1), encoding="utf-8")
     return 1 if any(o.result in ("traceback", "hang", "other") for o in outcomes) else 0
 
