@@ -106,3 +106,20 @@ def test_run_app_opens_the_window_for_a_new_user(qapp, qtbot):
     QTimer.singleShot(50, close_when_shown)
     assert run_app(None) == 0
     assert seen == [True]
+
+
+def test_a_folder_that_is_no_dataset_is_answered_and_not_remembered(make_window, qtbot, tmp_path, tiny_dataset):
+    junk = tmp_path / "downloads"
+    junk.mkdir()
+    for i in range(300):
+        (junk / f"file{i:03d}.bin").write_bytes(b"\0" * 16)
+    window = make_window(None, wait_for_dataset=False)
+    window.data_panel.check_folder(str(junk))
+    qtbot.waitUntil(lambda: window.overview is not None and not window.data_panel.is_checking(), timeout=30_000)
+    report = window.overview.report
+    assert not report.trainable
+    assert report.advice in window.data_panel.status_label.text()  # the answer, said where the user looks
+    assert str(junk) not in window.data_panel.recent
+    window.data_panel.check_folder(str(tiny_dataset))
+    qtbot.waitUntil(lambda: window.overview.report.trainable and not window.data_panel.is_checking(), timeout=30_000)
+    assert window.data_panel.recent[0] == str(tiny_dataset)

@@ -420,10 +420,15 @@ class DataPanel(QWidget):
     def _on_check_finished(self, overview: DatasetOverview) -> None:
         self.busy_bar.hide()
         self.overview = overview
-        self._remember(str(overview.report.index.root))
+        report = overview.report
+        if report.trainable:  # Recent lists datasets, not every folder someone once pointed at
+            self._remember(str(report.index.root))
         self.first_start_banner.hide()
-        fields_replaced = self._adapt_config(overview.report)
+        fields_replaced = self._adapt_config(report)
         self._show_overview(overview)
+        if not report.trainable:  # e.g. the scan's early "not a dataset" answer, with what a dataset looks like
+            self.status_label.setText(html_colour(f"{report.index.root} cannot be trained on: {report.advice}",
+                                                  "error"))
         self.check_finished.emit(overview)
         if fields_replaced:
             self.fields_changed.emit(self.config.teacher.fields, self.config.student.fields)

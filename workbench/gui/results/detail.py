@@ -16,7 +16,7 @@ from workbench.gui.results.run_data import SampleInfo
 from workbench.gui.results.selection import PredictionSet
 
 TOP_K = 5
-IMAGE_SIDE = 200
+IMAGE_SIDE = 128  # with its caption, the detail fits a 1280x720 window beside the gallery
 
 
 def top_classes(probs: dict[str, np.ndarray], k: int = TOP_K) -> list[int]:

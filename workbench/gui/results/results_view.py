@@ -81,8 +81,8 @@ def _format_metric(key: str, value: float | int | None) -> str:
         return f"{value:.3f}"
     if key == "params":
         return f"{value / 1e6:.2f} M" if value >= 1e5 else f"{value / 1e3:.1f} k"
-    if key == "latency":  # a Latency: median and interquartile range
-        return f"{value.median * 1e3:.2f} ms ({value.low * 1e3:.2f}–{value.high * 1e3:.2f})"
+    if key == "latency":  # a Latency: the median ± half its interquartile range (the cell's tooltip has both ends)
+        return f"{value.median * 1e3:.2f}±{(value.high - value.low) * 1e3 / 2:.2f} ms"
     return f"{value / 2**20:.1f} MiB" if value >= 2**20 else f"{value / 2**10:.0f} KiB"
 
 
@@ -193,6 +193,7 @@ class ResultsView(JobView):
         self.cell_label.hide()
         self.cell_clear.hide()
         self.count_label = QLabel()
+        self.count_label.setWordWrap(True)  # its line (count, and which field the tiles show) never widens the window
         gallery_controls = QHBoxLayout()
         gallery_controls.addWidget(self.filter_box)
         gallery_controls.addWidget(self.sort_box)
@@ -508,6 +509,10 @@ class ResultsView(JobView):
             for row, (key, _) in enumerate(rows):
                 value = run_level[key] if key in run_level else computed.get(net, {}).get(key)
                 item = QTableWidgetItem(_format_metric(key, value))
+                if key == "latency" and value is not None:
+                    item.setToolTip(f"median {value.median * 1e3:.3f} ms per sample, quartiles {value.low * 1e3:.3f}–"
+                                    f"{value.high * 1e3:.3f} ms: 20 passes over up to 64 validation samples on one "
+                                    "CPU thread, best checkpoint")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 table.setItem(row, column, item)
 
