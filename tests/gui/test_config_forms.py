@@ -100,7 +100,7 @@ def test_an_invalid_value_disables_start_with_its_reason(make_window, make_tiny_
     lr.widget.setValue(0.0)
 
     assert not window.start_action.isEnabled()
-    assert "train.lr" in window.start_reason.text() and "greater than 0" in window.start_reason.text()
+    assert "train.lr" in window.run_toolbar.start_reason.text() and "greater than 0" in window.run_toolbar.start_reason.text()
     assert "greater than 0" in lr.widget.property("invalid_reason")
     assert window.tabs.tabText(3) == "Training ⚠"
     assert not window.start_run()
@@ -116,7 +116,7 @@ def test_switching_every_loss_term_off_names_the_reason(make_window, make_tiny_c
     for editor in window.loss_panel.term_editors.values():
         editor.setChecked(False)
     assert not window.start_action.isEnabled()
-    assert "switch at least one on" in window.start_reason.text()
+    assert "switch at least one on" in window.run_toolbar.start_reason.text()
     assert window.loss_panel.formula_label.text() == "L = 0"
 
     window.loss_panel.term_editors["kd"].setChecked(True)

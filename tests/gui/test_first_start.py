@@ -23,7 +23,7 @@ def test_first_start_creates_and_loads_the_sample(make_window, qtbot, user_folde
     window = make_window(None, wait_for_dataset=False)
     assert window.data_panel.first_start_banner.isVisible()
     assert not window.start_action.isEnabled()
-    assert "data.root" in window.start_reason.text()
+    assert "data.root" in window.run_toolbar.start_reason.text()
 
     qtbot.mouseClick(window.data_panel.create_sample_button, Qt.MouseButton.LeftButton)  # click 1
     wait_until_idle(qtbot, window)

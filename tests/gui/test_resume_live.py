@@ -22,7 +22,7 @@ def test_a_resumed_run_continues_the_live_curves_and_the_header(make_window, mak
     run_dir = Path(window.run_dir)
 
     assert window.resume_run(run_dir)
-    assert window.status_label.text() == "Training…"  # not "Run stopped", the state of the run before
+    assert window.status_bar.status_label.text() == "Training…"  # not "Run stopped", the state of the run before
     with qtbot.waitSignal(window.session.run_finished, timeout=60_000) as finished:
         pass
     assert finished.args[0]["status"] == "finished"

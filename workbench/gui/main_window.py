@@ -8,29 +8,18 @@ views subscribe directly. The window wires them together and shows their state.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QApplication,
-    QDockWidget,
-    QFileDialog,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QSizePolicy,
-    QSpinBox,
-    QTabWidget,
-    QToolBar,
-    QWidget,
-)
+from PySide6.QtCore import QByteArray, QSettings, Qt, Slot
+from PySide6.QtGui import QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
-from workbench.assets import html_colour
 from workbench.config import ConfigIssue, ExperimentConfig, default_config
 from workbench.errors import WorkbenchError
 from workbench.gui.config_document import ConfigDocument, new_config, user_data_dir
+from workbench.gui.dialogs import open_error_dialog, open_question
 from workbench.gui.forms import ValueEditor
 from workbench.gui.jobs import JobError, JobRunner
 from workbench.gui.overview import DatasetOverview
@@ -39,6 +28,7 @@ from workbench.gui.panels.loss_panel import LossPanel
 from workbench.gui.panels.model_panel import ModelPanel
 from workbench.gui.panels.training_panel import TrainingPanel
 from workbench.gui.results import ResultsView, RunsView, TryItView
+from workbench.gui.run_control import RunStatusBar, RunToolbar, make_action
 from workbench.gui.run_session import RunSession
 from workbench.gui.run_view import RunLog, RunView
 from workbench.gui.studies_view import StudiesView
@@ -49,7 +39,6 @@ APP_TITLE = "Cross-Modal Distillation Workbench"
 # workbench.data.sample.QUICK_START, written out: importing the data layer here would import torch at start-up
 # (tests/data/test_sample_split.py checks that the two agree, and the CLI's defaults too).
 SAMPLE_OPTIONS = {"classes": 6, "per_class": 80, "val_per_class": 60, "label_noise": 0.3, "image_size": 32, "seed": 0}
-STATUS_REFRESH_MS = 250
 TAB_KEYS = {"Data": ("data",), "Model": ("teacher", "student"), "Loss": ("loss",), "Training": ("train",)}
 
 
@@ -58,12 +47,6 @@ def _settings_list(value: Any) -> list[str]:
     if value is None:
         return []
     return [value] if isinstance(value, str) else [str(v) for v in value]
-
-
-def load_events(run_dir: str) -> list[dict]:
-    from workbench.engine.runs import RunRecord
-
-    return list(RunRecord.open(Path(run_dir)).events())
 
 
 def list_past_runs(runs_dir: str) -> list[tuple[str, str]]:
@@ -85,6 +68,7 @@ class MainWindow(QMainWindow):
         self.document = ConfigDocument(config, config_path, self.settings, self)
         self.session = RunSession(self)
         self.overview: DatasetOverview | None = None
+        self._show_live_when_opened = False
         self.error_dialog: QMessageBox | None = None
         self.close_question: QMessageBox | None = None
         self._close_when_stopped = False
@@ -111,12 +95,17 @@ class MainWindow(QMainWindow):
                               (self.try_it, "Try it")):
             self.add_workspace_tab(widget, title)
         self._build_log_dock()
-        self._build_actions()
-        self._build_status_bar()
+        self.run_toolbar = RunToolbar(self, self._on_start_action_triggered, self._on_stop_action_triggered)
+        self.addToolBar(self.run_toolbar)
+        self.status_bar = RunStatusBar(self.session, self.run_view, self)
+        self.setStatusBar(self.status_bar)
+        # Short names for what tests and other parts use most.
+        toolbar, self.toolbar, bar = self.run_toolbar, self.run_toolbar, self.status_bar
+        self.start_action, self.stop_action, self.start_reason, self.seeds_box = (
+            toolbar.start_action, toolbar.stop_action, toolbar.start_reason, toolbar.seeds_box)
+        self.status_label = bar.status_label
+        self._build_menus()
         self._connect()
-        self.status_timer = QTimer(self)
-        self.status_timer.setInterval(STATUS_REFRESH_MS)
-        self.status_timer.timeout.connect(self._on_status_timer_timeout)
 
         self.data_panel.set_recent(_settings_list(self.settings.value("data/recent")))
         self._restore_layout()
@@ -138,70 +127,27 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
         self.resizeDocks([self.log_dock], [130], Qt.Orientation.Vertical)
 
-    def _build_actions(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.new_action = self._action("&New", self._on_new_action_triggered, QKeySequence.StandardKey.New)
-        self.open_action = self._action("&Open…", self._on_open_action_triggered, QKeySequence.StandardKey.Open)
-        self.save_action = self._action("&Save", self._on_save_action_triggered, QKeySequence.StandardKey.Save)
-        self.save_as_action = self._action("Save &As…", self._on_save_as_action_triggered,
-                                           QKeySequence.StandardKey.SaveAs)
-        self.open_run_action = self._action("Open &Run…", self._on_open_run_action_triggered)
-        self.resume_action = self._action("Res&ume Run…", self._on_resume_action_triggered)
-        self.export_report_action = self._action("Export Re&port…", self._on_export_report_action_triggered)
+    def _build_menus(self) -> None:
+        action = functools.partial(make_action, self)
+        self.new_action = action("&New", self._on_new_action_triggered, QKeySequence.StandardKey.New)
+        self.open_action = action("&Open…", self._on_open_action_triggered, QKeySequence.StandardKey.Open)
+        self.save_action = action("&Save", self._on_save_action_triggered, QKeySequence.StandardKey.Save)
+        self.save_as_action = action("Save &As…", self._on_save_as_action_triggered, QKeySequence.StandardKey.SaveAs)
+        self.open_run_action = action("Open &Run…", self._on_open_run_action_triggered)
+        self.resume_action = action("Res&ume Run…", self._on_resume_action_triggered)
+        self.export_report_action = action("Export Re&port…", self._on_export_report_action_triggered)
         self.export_report_action.setToolTip("One self-contained HTML page of the runs selected in the Runs tab "
                                              "(else the run shown in Results): results, gain, curves, config")
-        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.quit_action = action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        file_menu = self.menuBar().addMenu("&File")
         file_menu.addActions([self.new_action, self.open_action, self.save_action, self.save_as_action])
         file_menu.addSeparator()
         file_menu.addActions([self.open_run_action, self.resume_action, self.export_report_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
-
-        self.start_action = self._action("▶ Start", self._on_start_action_triggered, "Ctrl+R")
-        self.start_action.setShortcuts([QKeySequence("Ctrl+R"), QKeySequence("F5")])
-        self.stop_action = self._action("■ Stop", self._on_stop_action_triggered, "Ctrl+.")
-        self.stop_action.setShortcuts([QKeySequence("Ctrl+."), QKeySequence("Shift+F5")])
-        self.stop_action.setEnabled(False)
         run_menu = self.menuBar().addMenu("&Run")
-        run_menu.addAction(self.start_action)
-        run_menu.addAction(self.stop_action)
-        view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(self.log_dock.toggleViewAction())
-
-        self.toolbar = QToolBar("Run", self)
-        self.toolbar.setObjectName("runToolbar")
-        self.toolbar.setMovable(False)
-        self.toolbar.addAction(self.start_action)
-        self.seeds_box = QSpinBox(self)
-        self.seeds_box.setRange(1, 100)
-        self.seeds_box.setPrefix("seeds: ")
-        self.seeds_box.setToolTip("Repeat the run with seeds 0..N-1 (N > 1): a study in the Studies tab, with the "
-                                  "mean gain over seeds and its 95% interval")
-        self.toolbar.addWidget(self.seeds_box)
-        self.toolbar.addAction(self.stop_action)
-        self.start_reason = QLabel(self)
-        self.start_reason.setObjectName("startReason")
-        self.start_reason.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.start_reason.setContentsMargins(12, 0, 0, 0)
-        self.toolbar.addWidget(self.start_reason)
-        self.addToolBar(self.toolbar)
-
-    def _action(self, text: str, handler: Any, shortcut: Any = None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setToolTip(f"{text.replace('&', '')} ({QKeySequence(shortcut).toString()})")
-        action.triggered.connect(handler)
-        return action
-
-    def _build_status_bar(self) -> None:
-        self.status_label = QLabel("Ready", self)
-        self.throughput_label = QLabel(self)
-        self.device_label = QLabel(self)
-        bar = self.statusBar()
-        bar.addWidget(self.status_label, 1)
-        bar.addPermanentWidget(self.throughput_label)
-        bar.addPermanentWidget(self.device_label)
+        run_menu.addActions([self.start_action, self.stop_action])
+        self.menuBar().addMenu("&View").addAction(self.log_dock.toggleViewAction())
 
     def _connect(self) -> None:
         self.document.replaced.connect(self._on_document_replaced)
@@ -217,11 +163,14 @@ class MainWindow(QMainWindow):
         # The run's one event stream: every view that shows the run listens to it directly.
         for view in (self.live_plots, self.run_view, self.log_view, self.results_view, self.runs_view):
             self.session.event_received.connect(view.on_event)
-        self.session.event_received.connect(self._on_session_event_received)
         self.session.run_finished.connect(self._on_session_run_finished)
         self.session.run_failed.connect(self._on_session_run_failed)
         self.session.stop_requested.connect(self._on_session_stop_requested)
+        self.session.stop_requested.connect(self.run_view.on_stop_requested)
+        self.session.stop_requested.connect(self.run_toolbar.on_stop_requested)
         self.session.warned.connect(self.log_view.on_warning)
+        self.run_view.past_run_opened.connect(self._on_run_view_past_run_opened)
+        self.run_view.past_run_failed.connect(self._on_run_view_past_run_failed)
         self.runs_view.open_run_requested.connect(self.show_results)
         self.studies_view.open_run_requested.connect(self.show_results)
         self.runs_view.clone_config_requested.connect(self._on_runs_view_clone_config_requested)
@@ -280,10 +229,9 @@ class MainWindow(QMainWindow):
     def open_run(self, run_dir: str | Path, show_live: bool = True) -> None:
         """Show a past run's curves in the live plots; the events are read in the background.
         With ``show_live`` the Live tab becomes current once they are in."""
-        run_dir = str(run_dir)
         self.log(f"Opening run {run_dir}")
-        self.jobs.submit("load-run", lambda: (run_dir, load_events(run_dir), show_live), self._on_run_loaded,
-                         self._on_run_load_failed)
+        self._show_live_when_opened = show_live
+        self.run_view.open_past_run(str(run_dir))
 
     @Slot(str)
     def show_results(self, run_dir: str | Path) -> None:
@@ -352,7 +300,7 @@ class MainWindow(QMainWindow):
         target = user_data_dir() / "sample"
         self.log(f"Creating the sample dataset in {target}")
         self.data_panel.create_sample_button.setEnabled(False)
-        self.status_label.setText("Creating the sample dataset…")
+        self.status_bar.show_message("Creating the sample dataset…")
         options = dict(SAMPLE_OPTIONS)
         self.jobs.submit("sample", lambda: str(write_sample_dataset(target, **options)), self._on_sample_created,
                          self._on_sample_failed)
@@ -402,21 +350,9 @@ class MainWindow(QMainWindow):
         self._show_running(self.is_running())
 
     def _show_running(self, running: bool) -> None:
-        self.start_action.setEnabled(not running and not self.issues)
-        self.stop_action.setEnabled(running)
+        self.run_toolbar.show_state(running, self.issues)
         for action in (self.new_action, self.open_action, self.resume_action):
             action.setEnabled(not running)
-        if running:
-            self.start_reason.setText("")
-            self.start_reason.setToolTip("")
-        elif self.issues:
-            first = self.issues[0]
-            more = f" (and {len(self.issues) - 1} more)" if len(self.issues) > 1 else ""
-            self.start_reason.setText(html_colour(f"Cannot start: {first}{more}", "error"))
-            self.start_reason.setToolTip("\n".join(str(issue) for issue in self.issues))
-        else:
-            self.start_reason.setText("Ready to train.")
-            self.start_reason.setToolTip("")
 
     # ------------------------------------------------------------------ settings
 
@@ -469,22 +405,15 @@ class MainWindow(QMainWindow):
         self.data_panel.create_sample_button.setEnabled(True)
         self._show_error("Cannot create the sample dataset", error, error.details)
 
-    def _on_run_loaded(self, result: tuple[str, list, bool]) -> None:
-        run_dir, events, show_live = result
-        if self.is_running():
-            self.log(f"Not shown: {Path(run_dir).name} (a run started while it was read)")
-            return
-        self.live_plots.reset(run_dir)
-        for event in events:
-            self.live_plots.add_event(event)
-        self.live_plots.redraw()
-        self.run_view.show_past_run(Path(run_dir).name)
-        if show_live:
+    @Slot(str, int)
+    def _on_run_view_past_run_opened(self, run_dir: str, events: int) -> None:
+        if self._show_live_when_opened:
             self.tabs.setCurrentWidget(self.run_view)
-        self.log(f"Loaded {len(events)} events of {run_dir}")
+        self.log(f"Loaded {events} events of {run_dir}")
 
-    def _on_run_load_failed(self, error: JobError) -> None:
-        self._show_error("Cannot open the run", error, error.details)
+    @Slot(str, str)
+    def _on_run_view_past_run_failed(self, message: str, details: str) -> None:
+        self._show_error("Cannot open the run", message, details)
 
     # ------------------------------------------------------------------ panel handlers
 
@@ -499,7 +428,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_runs_view_clone_config_requested(self, config: ExperimentConfig) -> None:
         if self.is_running():
-            self.status_label.setText("Stop the run before loading another config.")
+            self.status_bar.show_message("Stop the run before loading another config.")
             return
         self.document.replace(config, None, modified=True)  # as File > Open, but untitled: saving asks for a file
         self.log("Loaded a run's config into the editor (unsaved)")
@@ -508,11 +437,11 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_runs_view_resume_requested(self, run_dir: str) -> None:
         if not self.resume_run(run_dir):
-            self.status_label.setText("A run is training: stop it before resuming another.")
+            self.status_bar.show_message("A run is training: stop it before resuming another.")
 
     @Slot(str)
     def _on_data_panel_check_started(self, folder: str) -> None:
-        self.status_label.setText(f"Checking {folder}…")
+        self.status_bar.show_message(f"Checking {folder}…")
         self._revalidate()
 
     @Slot(object)
@@ -523,7 +452,7 @@ class MainWindow(QMainWindow):
         self.model_panel.set_dataset(overview.input_specs, len(report.index.target_names or report.index.class_names),
                                      report)
         self.training_panel.set_config(self.config)  # a new dataset's task may change the selection metric
-        self.status_label.setText(f"{len(report.index.samples)} samples, {len(report.index.class_names)} classes"
+        self.status_bar.show_message(f"{len(report.index.samples)} samples, {len(report.index.class_names)} classes"
                                   f" in {report.index.root}")
         self.log(f"Checked {report.index.root}: {len(report.index.samples)} samples, "
                  f"{len(report.problems)} problem(s), {'trainable' if report.trainable else 'not trainable'}")
@@ -532,7 +461,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_data_panel_check_failed(self, message: str) -> None:
-        self.status_label.setText("The dataset check failed")
+        self.status_bar.show_message("The dataset check failed")
         self.log(f"Dataset check failed: {message}")
         self._revalidate()
 
@@ -616,27 +545,16 @@ class MainWindow(QMainWindow):
         self.stop_run()
 
     def _show_run_started(self) -> None:
-        self.status_label.setText("Training…")  # not the end of the run before (a resumed one said "stopped")
-        self.status_timer.start()
         self.tabs.setCurrentWidget(self.run_view)
         self._show_running(True)
 
-    @Slot(object)
-    def _on_session_event_received(self, record: dict) -> None:
-        if record["event"] == "fit_start":
-            self.device_label.setText(f"Device: {record.get('device_name') or record.get('device', '')}")
-
     @Slot()
     def _on_session_stop_requested(self) -> None:
-        self.stop_action.setEnabled(False)
-        self.run_view.run_label.setText("Stopping…")
-        self.status_label.setText("Stopping… (after the current batch)")
         self.log("Stop requested: the run ends after the current batch")
 
     @Slot(object)
-    def _on_session_run_finished(self, summary: dict) -> None:
+    def _on_session_run_finished(self, _summary: dict) -> None:
         self._end_of_run()
-        self.status_label.setText(f"Run {summary.get('status', 'finished')}: {self.run_dir}")
         if self._close_when_stopped:
             self.close()
         elif self.run_dir:
@@ -645,7 +563,6 @@ class MainWindow(QMainWindow):
     @Slot(str, str)
     def _on_session_run_failed(self, message: str, details: str) -> None:
         self._end_of_run()
-        self.status_label.setText(f"Run failed: {message}")
         if self._close_when_stopped:
             self.close()
             return
@@ -653,36 +570,17 @@ class MainWindow(QMainWindow):
         self._show_error("Training failed", message, details, where + "You can change the settings and start a new run.")
 
     def _end_of_run(self) -> None:
-        self.status_timer.stop()
-        self._on_status_timer_timeout()
-        self.throughput_label.setText("")
         self.live_plots.redraw()
         self._show_running(False)
         self._refresh_past_runs()
 
     def _show_error(self, title: str, message: str, details: str, informative: str = "") -> None:
-        """A plain message with the traceback under "Show Details…"; window-modal, opened without blocking."""
-        dialog = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self)
-        dialog.setObjectName("errorDialog")
-        if informative:
-            dialog.setInformativeText(informative)
-        if details:
-            dialog.setDetailedText(details)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.finished.connect(self._on_error_dialog_finished)
-        self.error_dialog = dialog
-        dialog.open()
+        self.error_dialog = open_error_dialog(self, title, message, details, informative)
+        self.error_dialog.finished.connect(self._on_error_dialog_finished)
 
     @Slot(int)
     def _on_error_dialog_finished(self, _result: int) -> None:
         self.error_dialog = None
-
-    @Slot()
-    def _on_status_timer_timeout(self) -> None:
-        self.run_view.show_progress()
-        rate = self.session.samples_per_second()
-        if rate is not None:
-            self.throughput_label.setText(f"{rate:,.0f} samples/s")
 
     # ------------------------------------------------------------------ closing
 
@@ -694,24 +592,18 @@ class MainWindow(QMainWindow):
             return
         self._save_settings()
         self.live_plots.redraw_timer.stop()
-        self.status_timer.stop()
+        self.status_bar.timer.stop()
         # Every job thread ends with the window (children get no closeEvent): no job reports to a closed window.
-        for owner in (self.jobs, self._warm_up, self.data_panel, self.model_panel, self.results_view, self.runs_view,
-                      self.try_it):
+        for owner in (self.jobs, self._warm_up, self.data_panel, self.model_panel, self.run_view, self.results_view,
+                      self.runs_view, self.try_it):
             owner.shutdown()
         super().closeEvent(event)
 
     def _ask_stop_and_close(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Question, "A run is training",
-                          "Stop the run and close? The run folder keeps what it has trained so far; "
-                          "the run can be resumed later.",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
-        box.setObjectName("closeQuestion")
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(self._on_close_question_finished)
-        self.close_question = box
-        box.open()
+        self.close_question = open_question(self, "closeQuestion", "A run is training",
+                                            "Stop the run and close? The run folder keeps what it has trained so "
+                                            "far; the run can be resumed later.")
+        self.close_question.finished.connect(self._on_close_question_finished)
 
     @Slot(int)
     def _on_close_question_finished(self, result: int) -> None:

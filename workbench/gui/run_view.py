@@ -8,13 +8,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QVBoxLayout, QWidget
 
 from workbench.engine.events import describe_event
+from workbench.gui.jobs import JobError, JobRunner
 from workbench.gui.live_plots import LivePlots
 
 LOG_LINES = 5000
+
+
+def load_events(run_dir: str) -> list[dict]:
+    from workbench.engine.runs import RunRecord
+
+    return list(RunRecord.open(Path(run_dir)).events())
 
 
 def format_duration(seconds: float) -> str:
@@ -55,8 +62,13 @@ class RunView(QWidget):
     after a failure. The label says the stage, and a stop or a failure in words.
     """
 
+    past_run_opened = Signal(str, int)  # run folder, events shown
+    past_run_failed = Signal(str, str)  # message, traceback
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.live = False  # a run of this session is being shown as it trains
+        self._loader = JobRunner("live-history", self)
         self.progress: StageProgress | None = None
         self.latest_batch: dict | None = None  # shown by show_progress, from a timer: batches come too fast
         self.stage_steps: dict[str, int] = {}  # the run's planned steps per stage, in training order
@@ -79,6 +91,8 @@ class RunView(QWidget):
 
     def begin_run(self, text: str = "Starting…") -> None:
         """A run was asked for: nothing of the one before stays in the header."""
+        self.live = True
+        self._loader.cancel_all()  # a past run still being read is not shown over the live one
         self.progress, self.latest_batch, self.stage_steps = None, None, {}
         self.run_label.setText(text)
         self.stage_label.setText("Preparing the data…")
@@ -103,8 +117,10 @@ class RunView(QWidget):
         elif kind == "stage_end":
             self.finish_stage(record)
         elif kind == "fit_end":
+            self.live = False
             self.run_label.setText(f"Run {Path(str(record['summary'].get('run_dir', ''))).name}: {record['status']}")
         elif kind == "exception":
+            self.live = False
             self.run_label.setText("Run failed")
             progress = self.progress
             if progress is None:  # it failed before training began: there is no progress to show
@@ -113,6 +129,31 @@ class RunView(QWidget):
             else:
                 self.stage_label.setText(f"{progress.stage.capitalize()} stage failed at step "
                                          f"{progress.step}/{progress.total_steps}")
+
+    @Slot()
+    def on_stop_requested(self) -> None:
+        self.run_label.setText("Stopping…")
+
+    def open_past_run(self, run_dir: str) -> None:
+        """Read a run folder's events in the background and draw its curves (``past_run_opened``)."""
+        self._loader.submit("open", lambda: load_events(run_dir),
+                            lambda events: self._show_past_events(run_dir, events), self._on_open_failed)
+
+    def shutdown(self) -> None:
+        self._loader.shutdown()
+
+    def _show_past_events(self, run_dir: str, events: list[dict]) -> None:
+        if self.live:
+            return  # a run started while the folder was read: the Live tab keeps it
+        self.plots.reset(run_dir)
+        for event in events:
+            self.plots.add_event(event)
+        self.plots.redraw()
+        self.show_past_run(Path(run_dir).name)
+        self.past_run_opened.emit(run_dir, len(events))
+
+    def _on_open_failed(self, error: JobError) -> None:
+        self.past_run_failed.emit(str(error), error.details)
 
     def show_past_run(self, name: str) -> None:
         """A run read from its folder: its name, and no progress bar (nothing is running)."""
@@ -173,7 +214,7 @@ class RunView(QWidget):
 
 
 class RunLog(QPlainTextEdit):
-    """The run log: a line per event worth reading (``describe_event``, as the CLI prints it) and the app's own notes."""
+    """The run log: a line per event worth reading (``describe_event``, as the CLI prints it), and the app's notes."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
