@@ -358,7 +358,7 @@ class StudiesView(QWidget):
                           symbolBrush=pg.mkBrush(colour), symbolPen=None)
 
     def _draw_seeds(self, plot: pg.PlotWidget, complete: list[dict[str, Any]], points: list[dict[str, Any]]) -> None:
-        plot.getAxis("bottom").setTicks(None)
+        plot.getAxis("bottom").setTicks([[(trial["seed"], str(trial["seed"])) for trial in complete]] or None)
         plot.setLabel("bottom", "seed")
         plot.setTitle("Gain per seed")
         self.gain_note.setText("Dots: each seed's gain, bars: its paired 95% interval, label: its McNemar p. "
