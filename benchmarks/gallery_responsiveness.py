@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from workbench.gui.app import create_application  # noqa: E402
 
 from workbench.gui.results import ResultsView  # noqa: E402
 from workbench.gui.results.selection import FILTERS, SORTS  # noqa: E402
@@ -86,7 +85,7 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--classes", type=int, default=10)
     args = parser.parse_args()
-    app = QApplication.instance() or QApplication(sys.argv)
+    create_application()  # the app's QApplication: its garbage collector and the PySide6 fix, as in the app
 
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()

@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from workbench.gui.app import create_application  # noqa: E402
 
 from workbench.config import default_config  # noqa: E402
 from workbench.data import check_dataset, write_sample_dataset  # noqa: E402
@@ -93,7 +93,7 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keep_none_alive()
-    app = QApplication.instance() or QApplication(sys.argv)
+    create_application()
 
     with tempfile.TemporaryDirectory() as folder:
         dataset = write_sample_dataset(Path(folder) / "sample", classes=6, per_class=args.per_class, image_size=32, seed=0)

@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from workbench.gui.app import create_application  # noqa: E402
 
 from workbench.config import default_config, save_config  # noqa: E402
 from workbench.data import check_dataset, write_sample_dataset  # noqa: E402
@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    app = QApplication.instance() or QApplication([])
+    app = create_application()
     with tempfile.TemporaryDirectory() as tmp:
         made = make_studies(Path(tmp), seeds=not args.seeds_study, sweep=not args.sweep_study)
         seeds_dir = Path(args.seeds_study) if args.seeds_study else made[0]

@@ -17,7 +17,7 @@ import torch
 
 from workbench.cli import main
 from workbench.config import config_to_dict, config_to_toml, load_config
-from workbench.engine.losses import Objective, ObjectiveContext, describe_objective
+from workbench.engine.losses import ObjectiveContext, describe_objective
 from workbench.engine.models import NetworkOutput
 from workbench.engine.runs import RunRecord, load_network
 from workbench.engine.trainer import Trainer

@@ -3,7 +3,6 @@ and it stays off when augmentation changes what the teacher sees."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from workbench.engine.models import NetworkOutput

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-import workbench.gui  # noqa: F401  (installs the fix)
 from workbench.gui import qt_fixes
+from workbench.gui.app import create_application
 
 
 class Emitter(QObject):
@@ -13,6 +13,7 @@ class Emitter(QObject):
 
 
 def test_many_void_calls_and_emits_do_not_abort():
+    create_application()  # installs the fix
     emitter = Emitter()
     for i in range(200_000):  # unfixed, this frees None and True and aborts the interpreter
         emitter.setObjectName("emitter")

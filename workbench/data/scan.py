@@ -21,7 +21,7 @@ import numpy as np
 
 from workbench.data.audio import AudioError, read_audio
 from workbench.data.image import ImageDecodeError, open_checked, to_mode
-from workbench.data.masks import IGNORE_INDEX, MaskError, check_mask, read_class_names
+from workbench.data.masks import MaskError, check_mask, read_class_names
 from workbench.data.index import (
     AUDIO_EXTENSIONS,
     FIELD_KINDS,

@@ -360,6 +360,6 @@ def study_table(study: dict[str, Any]) -> str:
     failed = [trial for trial in study["trials"] if trial["state"] == "failed"]
     for trial in failed:
         lines.append(f"trial {trial['number']} failed: {trial['error']}")
-    lines.append(f"accuracies of each run's best checkpoints; interval: mean ± t(0.975, n-1)·std/√n over seeds; "
+    lines.append("accuracies of each run's best checkpoints; interval: mean ± t(0.975, n-1)·std/√n over seeds; "
                  "pooled test: exact McNemar on the discordant pairs of every seed")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from pyqtgraph.util.garbage_collector import GarbageCollector
 
 from workbench.assets import icon_path, style_sheet
 from workbench.config import load_config
+from workbench.gui import qt_fixes
 
 ORGANIZATION = "workbench"
 APPLICATION = "Cross-Modal Distillation Workbench"
@@ -28,6 +29,7 @@ _garbage_collector: GarbageCollector | None = None
 def create_application(argv: list[str] | None = None) -> QApplication:
     """The QApplication, named so that QSettings and QStandardPaths find the user's folders, dressed
     in resources/ (icon, style sheet), with garbage collection moved to the GUI thread."""
+    qt_fixes.install()  # before the app's first signals: see qt_fixes
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)

@@ -1,12 +1,21 @@
 """Result inspection: the results view of one run, the runs table, try-it, export.
 
 ``ResultsView``, ``RunsView`` and ``TryItView`` are the tabs the main window adds;
-``ExportButton`` is also part of ``ResultsView``'s toolbar.
+``ExportButton`` is also part of ``ResultsView``'s toolbar. They are imported on first use,
+so that the Qt-free helpers here (``selection``, ``run_data``, ``masks``) load no Qt.
 """
 
-from workbench.gui.results.export_button import ExportButton
-from workbench.gui.results.results_view import ResultsView
-from workbench.gui.results.runs_view import RunsView
-from workbench.gui.results.tryit_view import TryItView
+from __future__ import annotations
 
-__all__ = ["ExportButton", "ResultsView", "RunsView", "TryItView"]
+import importlib
+from typing import Any
+
+_VIEWS = {"ExportButton": "export_button", "ResultsView": "results_view", "RunsView": "runs_view",
+          "TryItView": "tryit_view"}
+__all__ = list(_VIEWS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _VIEWS:
+        return getattr(importlib.import_module(f"{__name__}.{_VIEWS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
