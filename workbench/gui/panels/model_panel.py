@@ -354,7 +354,9 @@ class ModelPanel(QWidget):
         return self._counts.is_pending("count") or self.count_timer.isActive()
 
     def shutdown(self) -> None:
-        """Stop the counting thread (the window closes)."""
+        """Stop the counting thread (the window closes). The debounce timer first: firing later, it would
+        start the thread again, and a thread still running when its panel is freed aborts the app."""
+        self.count_timer.stop()
         self._counts.shutdown()
 
     # ------------------------------------------------------------------ handlers
