@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from workbench.atomic import atomic_write_json, remove_leftover_temp_files
 from workbench.config import ExperimentConfig, check, config_to_dict, save_config
-from workbench.data import check_dataset, collate_batch, dataset_fingerprint, make_loader, prepare_data
+from workbench.data import check_dataset, collate_batch, make_loader, prepare_data
 from workbench.engine import distributed
 from workbench.engine.budget import check_fits_memory
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -57,15 +57,15 @@ from workbench.engine.metrics import agreement, recall_at_k
 from workbench.engine.models import build_network, count_parameters, parameter_groups, set_train_mode
 from workbench.engine.result import improves, run_result
 from workbench.engine.runs import RunRecord, RunWriter, create_run_dir
+from workbench.engine.resume_state import cpu_state, generator_states, resume_point, set_generator_states
 from workbench.engine.schedule import lr_factor
 from workbench.engine.stats import paired_test
 from workbench.engine.teacher_cache import TeacherOutputCache, teacher_cache_for
 from workbench.engine.tasks import Task, get_task
+from workbench.engine.teacher_reuse import check_teacher_reuse, resolve_teacher_source
 from workbench.errors import ConfigError, WorkbenchError, first_line
 
-# Data settings that decide the split and the fitted preprocessing: a reused teacher must
-# have been trained with the same ones, or validation samples may be in its training set.
-_SPLIT_FREE_DATA_KEYS = frozenset({"root", "num_workers", "cache_mb", "augment"})
+
 
 
 class TrainingDiverged(WorkbenchError):
@@ -205,10 +205,10 @@ class Trainer:
             if record.summary.get("status") == "finished":
                 raise WorkbenchError(f"{record.path} has finished training; there is nothing to resume.")
             remove_leftover_temp_files(record.path)  # of writes the kill or crash interrupted
-            found = (record.path, check(record.config_with_plugins()), _resume_point(record), record.summary)
-        path, cfg, resume_point, previous_summary = distributed.from_main(found, context)
-        if resume_point["checkpoint"] is not None:
-            ran_with = resume_point["checkpoint"]["training"].get("world_size", 1)
+            found = (record.path, check(record.config_with_plugins()), resume_point(record), record.summary)
+        path, cfg, resume_from, previous_summary = distributed.from_main(found, context)
+        if resume_from["checkpoint"] is not None:
+            ran_with = resume_from["checkpoint"]["training"].get("world_size", 1)
             if ran_with != context.world_size:
                 raise WorkbenchError(
                     f"{path} was trained by {ran_with} process(es) and is resumed by {context.world_size}: each "
@@ -216,12 +216,12 @@ class Trainer:
                     "--nproc_per_node times --nnodes).")
         trainer = cls.__new__(cls)
         trainer._dist = context
-        trainer._teacher_source = _resolve_teacher_source(cfg) if cfg.teacher.checkpoint else None
+        trainer._teacher_source = resolve_teacher_source(cfg) if cfg.teacher.checkpoint else None
         trainer._report = None  # the dataset is checked in _prepare (the run folder exists already)
         trainer.cfg = cfg
         trainer.callbacks = list(callbacks)
         trainer.run_dir = path
-        trainer._resume = resume_point
+        trainer._resume = resume_from
         trainer._init_state()
         trainer._previous_summary = previous_summary
         return trainer
@@ -374,7 +374,7 @@ class Trainer:
         if not self._dist.is_main:
             return
         save_checkpoint(checkpoint_file(self.run_dir, "teacher", "best"), {
-            "net": "teacher", "which": "best", "model": _cpu_state(self.teacher),
+            "net": "teacher", "which": "best", "model": cpu_state(self.teacher),
             "epoch": source["checkpoint"].get("epoch"), "metrics": source["checkpoint"].get("metrics", {}),
             "source": str(source["path"])})
 
@@ -603,16 +603,16 @@ class Trainer:
                         teacher_out = self.teacher(batch)
                     if self._teacher_cache is not None:
                         self._teacher_cache.store(batch["index"], teacher_out)
-            before_student = _generator_states(device)
+            before_student = generator_states(device)
             output, loss, terms = self._train_modules["student"](batch, teacher_out, device, precision)
             losses = [("student", loss)]
             outputs = {"student": output}
             if self.baseline is not None:
-                after_student = _generator_states(device)
-                _set_generator_states(device, before_student)  # the student's dropout masks, drawn again
+                after_student = generator_states(device)
+                set_generator_states(device, before_student)  # the student's dropout masks, drawn again
                 with autocast(device, precision):
                     baseline_out = self._train_modules["baseline"](batch)
-                _set_generator_states(device, after_student)
+                set_generator_states(device, after_student)
                 # The student's CE term computed the same way (its weight too), so that a CE-only student and the
                 # baseline get bit-identical gradients. A pure-KD student (CE weight 0) still has a CE baseline.
                 ce_weight = self.cfg.loss.ce.weight or 1.0
@@ -707,7 +707,7 @@ class Trainer:
             if improved[learner.name]:
                 best[learner.name] = _Best(value, epoch, metrics[learner.name], predicted[learner.name])
                 save_checkpoint(checkpoint_file(self.run_dir, learner.name, "best"), {
-                    "net": learner.name, "which": "best", "model": _cpu_state(learner.network), "epoch": epoch,
+                    "net": learner.name, "which": "best", "model": cpu_state(learner.network), "epoch": epoch,
                     "metrics": metrics[learner.name]})
         for net, values in metrics.items():
             result = self._results.setdefault(net, {})
@@ -789,13 +789,13 @@ class Trainer:
         if stage == "student":
             training["objective"] = self.objective.state_dict()
             if self.baseline is not None:
-                training["baseline_model"] = _cpu_state(self.baseline)
+                training["baseline_model"] = cpu_state(self.baseline)
                 # The baseline's own file, for loading it as a network (the resume state is in student-last).
                 save_checkpoint(checkpoint_file(self.run_dir, "baseline", "last"), {
                     "net": "baseline", "which": "last", "model": training["baseline_model"], "epoch": epochs_done,
                     "metrics": self._results.get("baseline", {}).get("final", {})})
         save_checkpoint(checkpoint_file(self.run_dir, stage, "last"), {
-            "net": main.name, "which": "last", "model": _cpu_state(main.network), "epoch": epochs_done,
+            "net": main.name, "which": "last", "model": cpu_state(main.network), "epoch": epochs_done,
             "metrics": metrics, "training": training})
 
     def _paired_tests(self) -> dict[str, dict[str, Any] | None]:
@@ -863,28 +863,6 @@ def _optimizer_step(learner: _Learner, loss: torch.Tensor, grad_clip: float) -> 
     learner.scheduler.step()
 
 
-def _generator_states(device: torch.device) -> list[torch.Tensor]:
-    """The states of the generators a forward pass on ``device`` draws from (dropout): the CPU's and the device's."""
-    states = [torch.get_rng_state()]
-    if device.type == "cuda":
-        states.append(torch.cuda.get_rng_state(device))
-    elif device.type == "mps":
-        states.append(torch.mps.get_rng_state())
-    return states
-
-
-def _set_generator_states(device: torch.device, states: list[torch.Tensor]) -> None:
-    torch.set_rng_state(states[0])
-    if device.type == "cuda":
-        torch.cuda.set_rng_state(states[1], device)
-    elif device.type == "mps":
-        torch.mps.set_rng_state(states[1])
-
-
-def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}
-
-
 def _default_name(cfg: ExperimentConfig) -> str:
     return "-".join(name for name, term in cfg.loss.terms().items() if term.weight > 0)
 
@@ -905,82 +883,3 @@ def _check_fields(cfg: ExperimentConfig, fields: dict[str, Any]) -> None:
             if name not in fields:
                 raise ConfigError(f"{net}.fields: the dataset has no field '{name}'. Its fields: "
                                   f"{', '.join(fields) or 'none'}.", f"{net}.fields")
-
-
-def _data_settings(cfg: ExperimentConfig) -> dict[str, Any]:
-    return {key: value for key, value in config_to_dict(cfg.data).items() if key not in _SPLIT_FREE_DATA_KEYS}
-
-
-def check_teacher_reuse(cfg: ExperimentConfig, report: Any) -> dict[str, Any]:
-    """Whether the teacher named by ``cfg.teacher.checkpoint`` may be reused with this config and the
-    dataset ``report`` describes: its run, seed and data settings (so the same validation split), its
-    fields, classes and dataset fingerprint. Raises a ConfigError for ``teacher.checkpoint`` naming the
-    first difference; returns the source (its ``config``: the reused teacher's architecture) and gives
-    ``cfg.teacher`` that architecture. What the app checks when a teacher is chosen, and the trainer
-    before it makes a run folder."""
-    source = _resolve_teacher_source(cfg)
-    where = f"The teacher of {source['run_dir']}"
-    if report is None or not report.trainable:
-        return source
-    missing = [name for name in cfg.teacher.fields if name not in report.index.fields]
-    if missing:
-        raise ConfigError(f"{where} reads the field '{missing[0]}', which this dataset does not have "
-                          f"(its fields: {', '.join(report.index.fields)}).", "teacher.checkpoint")
-    class_names = list(report.index.target_names or report.index.class_names)
-    if source["class_names"] and source["class_names"] != class_names:
-        raise ConfigError(f"{where} knows other classes ({', '.join(source['class_names'][:6])}...) than this "
-                          f"dataset ({', '.join(class_names[:6])}...).", "teacher.checkpoint")
-    if source["fingerprint"] and source["fingerprint"] != dataset_fingerprint(report):
-        raise ConfigError(f"{where} was trained on other data (the dataset fingerprint differs): its validation "
-                          "split would not match this run's, so validation samples may have been in its training "
-                          "set. Train a new teacher on this dataset.", "teacher.checkpoint")
-    return source
-
-
-def _resolve_teacher_source(cfg: ExperimentConfig) -> dict[str, Any]:
-    """Find the reused teacher (a run folder or a checkpoint file in one), check it may be reused here,
-    and give ``cfg.teacher`` its architecture, so config.toml describes the network really used."""
-    given = Path(cfg.teacher.checkpoint).expanduser()
-    if given.is_dir():
-        run_dir, path = given, checkpoint_file(given, "teacher", "best")
-    elif given.parent.name == "checkpoints":
-        run_dir, path = given.parent.parent, given
-    else:
-        raise ConfigError(f"teacher.checkpoint must be a run folder or a checkpoint file in its checkpoints/ "
-                          f"folder: {given}", "teacher.checkpoint")
-    record = RunRecord.open(run_dir)
-    checkpoint = load_checkpoint(path)
-    if checkpoint.get("net") != "teacher":
-        raise ConfigError(f"{path} holds the {checkpoint.get('net')}, not a teacher.", "teacher.checkpoint")
-    source_cfg = record.config_with_plugins()
-    why = None
-    if source_cfg.train.seed != cfg.train.seed:
-        why = f"train.seed was {source_cfg.train.seed} there and is {cfg.train.seed} here"
-    else:
-        theirs, ours = _data_settings(source_cfg), _data_settings(cfg)
-        changed = [key for key in ours if theirs.get(key) != ours[key]]
-        if changed:
-            why = "data." + changed[0] + f" was {theirs.get(changed[0])!r} there and is {ours[changed[0]]!r} here"
-    if why:
-        raise ConfigError(f"Cannot reuse the teacher of {record.path}: {why}. The validation split and "
-                          "preprocessing must be the same, or validation samples may have been in the teacher's "
-                          "training set. Use the same settings or train a new teacher.", "teacher.checkpoint")
-    cfg.teacher = dataclasses.replace(source_cfg.teacher, checkpoint=cfg.teacher.checkpoint)
-    return {"run_dir": record.path, "path": path, "checkpoint": checkpoint,
-            "fingerprint": record.summary.get("dataset_fingerprint"),
-            "class_names": list(record.summary.get("class_names") or [])}
-
-
-def _resume_point(record: RunRecord) -> dict[str, Any]:
-    """The latest stage checkpoint with its training state; a run killed before its first checkpoint
-    starts over in its folder (stage None, metrics.jsonl emptied)."""
-    for stage in ("student", "teacher"):
-        path = record.checkpoint_path(stage, "last")
-        if path.is_file():
-            checkpoint = load_checkpoint(path)
-            training = checkpoint.get("training")
-            if training is None:
-                raise WorkbenchError(f"{path} has no training state; the run cannot be resumed.")
-            return {"stage": stage, "checkpoint": checkpoint, "events_offset": training["events_offset"],
-                    "results": training["results"], "timings": training["timings"]}
-    return {"stage": None, "checkpoint": None, "events_offset": 0, "results": {}, "timings": {}}
