@@ -85,7 +85,7 @@ def test_a_trial_that_fails_is_marked_failed_with_its_error(config_file, tmp_pat
 
     def diverging_at_temperature_3(self, student, teacher, batch):
         value = original(self, student, teacher, batch)
-        return value * float("nan") if self.temperature == 3 else value
+        return value * float("nan") if self.options.temperature == 3 else value
 
     monkeypatch.setattr(losses.SoftTargetTerm, "forward", diverging_at_temperature_3)
     spec = tmp_path / "spec.toml"
