@@ -7,11 +7,13 @@ from pathlib import Path
 
 from workbench.config import config_to_toml
 
+from tests.gui.conftest import wait_until_idle
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
 def test_opening_a_config_with_plugins_shows_their_term_and_encoder(isolated_registry, make_window,
-                                                                    make_tiny_config, tmp_path):
+                                                                    make_tiny_config, tmp_path, qtbot):
     window = make_window(make_tiny_config())
     assert "similarity" not in window.loss_panel.term_editors
     text = config_to_toml(make_tiny_config()).replace(
@@ -34,6 +36,7 @@ def test_opening_a_config_with_plugins_shows_their_term_and_encoder(isolated_reg
     assert "mobile_cnn" in [combo.itemText(i) for i in range(combo.count())]
     combo.setCurrentText("mobile_cnn")
     assert window.config.student.encoders["image"].params == {"width": 16, "depth": 3}
+    wait_until_idle(qtbot, window)  # the recount it started ends inside the test
 
 
 def test_freezing_an_encoder_in_the_model_panel_shows_the_trained_count(make_window, make_tiny_config, qtbot):
@@ -45,9 +48,10 @@ def test_freezing_an_encoder_in_the_model_panel_shows_the_trained_count(make_win
     counts = window.model_panel.counts
     assert counts["teacher_trainable"] < counts["teacher"]
     assert f"({counts['teacher_trainable']:,} trained)" in window.model_panel.teacher_editor.count_label.text()
+    wait_until_idle(qtbot, window)
 
 
-def test_a_backbone_with_a_model_list_gets_a_search_box(isolated_registry, make_window, make_tiny_config):
+def test_a_backbone_with_a_model_list_gets_a_search_box(isolated_registry, make_window, make_tiny_config, qtbot):
     from torch import nn
 
     @isolated_registry.register_encoder("zoo", modality="image")
@@ -73,3 +77,4 @@ def test_a_backbone_with_a_model_list_gets_a_search_box(isolated_registry, make_
     completer.setCompletionPrefix("small")  # anywhere in the name, any case
     assert completer.completionCount() == 2
     assert "model" not in window.model_panel.teacher_editor.encoder_editors["image"].param_editors  # cnn: no list
+    wait_until_idle(qtbot, window)  # the recount the type change started ends inside the test
