@@ -18,18 +18,20 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the synthetic run writer, a test fixture
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
-from workbench.gui.app import create_application  # noqa: E402
+from synthetic_runs import write_synthetic_run  # noqa: E402
 
+from workbench.gui.app import create_application  # noqa: E402
 from workbench.gui.results import ResultsView  # noqa: E402
 from workbench.gui.results.selection import FILTERS, SORTS  # noqa: E402
-from workbench.gui.results.synthetic import write_synthetic_run  # noqa: E402
 
 
 class Heartbeat:

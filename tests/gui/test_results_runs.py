@@ -9,7 +9,7 @@ from workbench.config import ExperimentConfig
 from workbench.gui.results import RunsView
 from workbench.assets import run_palette
 from workbench.gui.results.runs_view import _RUN_DIR_ROLE, COLUMNS, assign_colour_slots
-from workbench.gui.results.synthetic import write_synthetic_run
+from synthetic_runs import write_synthetic_run
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from workbench.gui.results.selection import (
     row_normalized,
     select,
 )
-from workbench.gui.results.synthetic import predictions_for, wrong_networks
+from synthetic_runs import predictions_for, wrong_networks
 
 COUNT, CLASSES, EPOCH = 60, 6, 2
 

@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from workbench.gui.results import ResultsView
-from workbench.gui.results.synthetic import predictions_for, wrong_networks, write_synthetic_run
+from synthetic_runs import predictions_for, wrong_networks, write_synthetic_run
 
 COUNT, CLASSES, EPOCHS = 60, 6, 3
 

@@ -1,4 +1,4 @@
-"""A run folder with known predictions, written without training (Qt-free).
+"""A test fixture: a run folder with known predictions, written without training (Qt-free).
 
 The result views' tests need runs whose every prediction they know, the gallery
 benchmark needs 10,000 validation samples, and the screenshot script needs a run
