@@ -1,4 +1,4 @@
-"""ResultsView on runs whose predictions the tests know (workbench.gui.results.synthetic)."""
+"""ResultsView on runs whose predictions the tests know (tests/synthetic_runs.py)."""
 
 import numpy as np
 import pytest
