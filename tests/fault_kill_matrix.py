@@ -34,7 +34,7 @@ KILL_POINTS = [
     "config.toml#1", "samples.json#1", "preprocessing.json#1", "summary.json#1", "summary.json#2",
     "summary.json#3", "teacher-epoch001.npz#1", "teacher-best.pt#1", "teacher-last.pt#1", "teacher-last.pt#2",
     "stage-switch", "student-epoch001.npz#1", "student-best.pt#1", "baseline-best.pt#1", "baseline-last.pt#1",
-    "student-last.pt#1", "student-epoch002.npz#1", "student-last.pt#2", "summary.json#5", "batch-3",
+    "student-last.pt#1", "student-epoch002.npz#1", "student-last.pt#2", "summary.json#4", "batch-3",
     "student-batch-2",
 ]
 
