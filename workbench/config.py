@@ -679,6 +679,8 @@ def default_config(report: Any = None, teacher_fields: list[str] | None = None,
     student = student_fields or (image_fields[:1] + asked or available[:1])
     if cfg.data.task == "segmentation":
         cfg.train.early_stopping_metric = "val_miou"
+        # fusion_hidden is the decoder's width there: it runs at full resolution, so it is kept narrow.
+        cfg.teacher.fusion_hidden = cfg.student.fusion_hidden = 32
     for key, chosen in (("teacher.fields", teacher), ("student.fields", student)):
         unknown = [name for name in chosen if name not in kinds]
         if unknown:

@@ -462,6 +462,9 @@ class DataPanel(QWidget):
         for net in ("teacher", "student"):
             getattr(self.config, net).fields = getattr(defaults, net).fields
             getattr(self.config, net).encoders = getattr(defaults, net).encoders
+        if report.task == "segmentation":  # its decoder width, kept narrow (see config.default_config)
+            for net in ("teacher", "student"):
+                getattr(self.config, net).fusion_hidden = getattr(defaults, net).fusion_hidden
         if "val_miou" in (defaults.train.early_stopping_metric, self.config.train.early_stopping_metric):
             self.config.train.early_stopping_metric = defaults.train.early_stopping_metric  # mIoU: segmentation only
         return True
