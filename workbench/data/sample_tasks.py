@@ -5,7 +5,7 @@
   image; the question alone only narrows it. The teacher may also read a ``caption`` that
   describes the scene (a share of captions is vague), which a share of ruined images makes worth
   having: the fused teacher beats the image + question student.
-- ``write_segmentation_sample``: scenes of 2-3 different shapes; the ``text`` names one of them
+- ``write_segmentation_sample``: scenes of 2 different shapes; the ``text`` names one of them
   ("the circle", "the red shape") and the mask marks that shape only, with its class id. The
   image alone does not say which shape is meant, so the image + text teacher beats the
   image-only student. Mask edges (pixels the shape covers partly) are 255, the ignore index.
@@ -44,9 +44,11 @@ def _check_options(scenes: int, image_size: int, image_noise: float) -> None:
         raise WorkbenchError(f"image_noise is a share between 0 and 1, not {image_noise}")
 
 
-def _scene(size: int, count: int, rng: np.random.Generator) -> tuple[Image.Image, list[dict]]:
-    """A textured background with ``count`` shapes of different kinds and colours that do not overlap;
-    returns the image at 4x size and each shape's kind, colour and geometry."""
+def _scene(size: int, count: int, rng: np.random.Generator, radius_range: tuple[float, float] = (0.13, 0.19)
+           ) -> tuple[Image.Image, list[dict]]:
+    """A textured background with ``count`` shapes of different kinds and colours that do not overlap
+    (a shape's radius: ``radius_range`` of the side, larger when alone); returns the image at 4x size
+    and each shape's kind, colour and geometry."""
     canvas = size * _SCALE
     image = Image.fromarray(texture_background(str(rng.choice(TEXTURES)), canvas, rng))
     draw = ImageDraw.Draw(image)
@@ -54,7 +56,7 @@ def _scene(size: int, count: int, rng: np.random.Generator) -> tuple[Image.Image
     colours = rng.choice(len(SCENE_COLOURS), size=count, replace=False)
     shapes: list[dict] = []
     for kind, colour in zip(kinds, colours):
-        radius = canvas * rng.uniform(0.13, 0.19) if count > 1 else canvas * rng.uniform(0.2, 0.3)
+        radius = canvas * rng.uniform(*radius_range) if count > 1 else canvas * rng.uniform(0.2, 0.3)
         for _ in range(100):  # rejection sampling: a place clear of the shapes drawn so far
             cx, cy = (rng.uniform(radius + 1, canvas - radius - 1) for _ in range(2))
             if all(math.hypot(cx - s["cx"], cy - s["cy"]) > radius + s["radius"] + 2 for s in shapes):
@@ -161,7 +163,8 @@ def write_segmentation_sample(root: str | os.PathLike, scenes: int = 400, image_
         rows = []
         for i in range(scenes):
             rng = np.random.default_rng([seed, 2, i])
-            image, shapes = _scene(image_size, int(rng.integers(2, 4)), rng)
+            # Two large shapes: the target covers a good share of the pixels, so a short run learns it.
+            image, shapes = _scene(image_size, 2, rng, radius_range=(0.2, 0.26))
             target = shapes[int(rng.integers(len(shapes)))]
             name = f"scene_{i:04d}.png"
             (staging / "images" / name).write_bytes(_finish(image, image_size, rng.random() < image_noise, rng))
