@@ -58,3 +58,14 @@ def test_results_tab_shows_overlays_sorted_by_gap(qtbot, run_dir):
     page.opacity.setValue(0)  # no paint: every overlay is the bare image
     assert student.pixmap().toImage() == truth.pixmap().toImage()
     view.shutdown()
+
+
+def test_model_tab_counts_the_segmentation_network_the_trainer_builds(run_dir):
+    from workbench.engine.runs import load_network
+    from workbench.engine.models import count_parameters
+    from workbench.gui.panels.model_panel import count_network_parameters
+
+    record = RunRecord.open(run_dir)
+    network, preprocessing, class_names, config = load_network(run_dir, "student", "best")
+    counts = count_network_parameters(config, preprocessing.input_specs(), len(class_names))
+    assert counts["student"] == count_parameters(network) == record.summary["params"]["student"]

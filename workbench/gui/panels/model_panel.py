@@ -39,6 +39,7 @@ from workbench.config import (
     NetworkConfig,
 )
 from workbench.engine.models import build_network, count_parameters
+from workbench.engine.tasks import get_task
 from workbench.errors import ConfigError
 from workbench.engine.registry import ENCODERS, default_encoder, encoder_params, encoders_for
 from workbench.engine.teacher_reuse import check_teacher_reuse
@@ -54,7 +55,8 @@ def count_network_parameters(config: ExperimentConfig, input_specs: dict, num_cl
     counts: dict[str, Any] = {}
     for name in ("teacher", "student"):
         try:
-            network = _build_without_memory(getattr(config, name), input_specs, num_classes, name)
+            network = _build_without_memory(getattr(config, name), input_specs, num_classes, name,
+                                            get_task(config.data.task).spatial)
             counts[name] = count_parameters(network)
             counts[f"{name}_trainable"] = count_parameters(network, trainable_only=True)
         except Exception as error:  # shown next to the count: the form is mid-edit, not broken
@@ -62,16 +64,18 @@ def count_network_parameters(config: ExperimentConfig, input_specs: dict, num_cl
     return counts
 
 
-def _build_without_memory(net_cfg: NetworkConfig, input_specs: dict, num_classes: int, name: str) -> Any:
+def _build_without_memory(net_cfg: NetworkConfig, input_specs: dict, num_classes: int, name: str,
+                          spatial: bool = False) -> Any:
     """The network on PyTorch's meta device (shapes, no storage): a count of a 4-billion-parameter
-    network being typed in costs nothing. An encoder that cannot be built there is built for real."""
+    network being typed in costs nothing. An encoder that cannot be built there is built for real.
+    ``spatial``: the task's per-pixel network (segmentation), as the trainer builds it."""
     try:
         with torch.device("meta"):
-            return build_network(net_cfg, input_specs, num_classes, name)
+            return build_network(net_cfg, input_specs, num_classes, name, spatial)
     except ConfigError:
         raise
     except Exception:  # noqa: BLE001 (e.g. an encoder that loads weights from disk)
-        return build_network(net_cfg, input_specs, num_classes, name)
+        return build_network(net_cfg, input_specs, num_classes, name, spatial)
 
 
 class EncoderEditor(QGroupBox):
