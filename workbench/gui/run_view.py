@@ -78,6 +78,7 @@ class RunView(QWidget):
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("%p% of the run")
+        self.progress_bar.setMinimumWidth(180)  # room for its text on one line
         self.progress_bar.setMaximumWidth(320)
         self.progress_bar.hide()
         self.plots = LivePlots(self)

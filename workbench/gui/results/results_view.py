@@ -67,7 +67,7 @@ _METRIC_ROWS = [
     ("retrieval_r5", "Retrieval R@5"),
     ("retrieval_r10", "Retrieval R@10"),
     ("params", "Parameters"),
-    ("latency", "Latency per sample (1 CPU thread)"),
+    ("latency", "Latency per sample, ms (1 CPU thread)"),
     ("checkpoint", "Checkpoint size"),
 ]
 
@@ -82,7 +82,7 @@ def _format_metric(key: str, value: float | int | None) -> str:
     if key == "params":
         return f"{value / 1e6:.2f} M" if value >= 1e5 else f"{value / 1e3:.1f} k"
     if key == "latency":  # a Latency: the median ± half its interquartile range (the cell's tooltip has both ends)
-        return f"{value.median * 1e3:.2f}±{(value.high - value.low) * 1e3 / 2:.2f} ms"
+        return f"{value.median * 1e3:.2f}±{(value.high - value.low) * 1e3 / 2:.2f}"
     return f"{value / 2**20:.1f} MiB" if value >= 2**20 else f"{value / 2**10:.0f} KiB"
 
 
