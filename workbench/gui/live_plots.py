@@ -153,7 +153,9 @@ class LivePlots(QWidget):
         for i, (key, (title, y_label)) in enumerate(PLOTS.items()):
             plot = self.graphics.addPlot(row=i // 2, col=i % 2, title=title,
                                          axisItems={"bottom": StageAxis(orientation="bottom")})
-            self.legends[key] = legend_beside(plot)
+            # The loss plot has the most entries: two columns keep its legend (and so its row) low enough
+            # for both rows of plots to fit a 1280x720 window beside the run log.
+            self.legends[key] = legend_beside(plot, colCount=2 if key == "loss" else 1)
             plot.setLabel("left", y_label)
             # No grid: pyqtgraph draws it with the axes, so every curve update would repaint the tick
             # labels too; without it a frame paints in ~3 ms instead of ~16 ms.

@@ -40,7 +40,8 @@ def legend_beside(plot: pg.PlotItem, below: bool = False, **options) -> pg.Legen
     ``plot.removeItem`` as with pyqtgraph's floating legend. Its size is that of its entries,
     aligned to the top of the plot.
     """
-    legend = pg.LegendItem(**{"labelTextSize": "8pt", "labelTextColor": ui_colour("plot_foreground"), **options})
+    legend = pg.LegendItem(**{"labelTextSize": "8pt", "labelTextColor": ui_colour("plot_foreground"), "verSpacing": -6,
+                              **options})  # rows set close together: a legend no taller than it must be
     legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
     # PlotItem's grid: row 2 holds the view box (column 1) and its right axis (2); row 3 the bottom axis.
     if below:
