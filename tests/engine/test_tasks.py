@@ -86,6 +86,10 @@ def test_a_tiny_vqa_run_reports_answer_accuracy_per_question_type(tmp_path):
     predictor = Predictor.from_run(trainer.run_dir)
     answer = predictor.predict({"image": samples[0]["values"]["image"], "question": "how many shapes are there?"})
     assert set(answer) == {"student", "baseline"} and answer["student"].shape == (len(summary["class_names"]),)
+    exported = export_run(trainer.run_dir, "torchscript", "student")  # the answer's logits, one per class
+    meta = json.loads(exported.with_suffix(".json").read_text())
+    assert meta["task"] == "vqa" and meta["fields"] == ["image", "question"]
+    assert meta["output_shape"] == ["batch", len(summary["class_names"])]
 
 
 def test_a_tiny_segmentation_run_scores_masks(tmp_path):
