@@ -246,6 +246,8 @@ class ResultsView(JobView):
         self.pages.addWidget(body)
         self.pages.addWidget(self.segmentation)
         layout.addWidget(self.pages, 1)
+        self.pages.currentChanged.connect(self._on_pages_current_changed)
+        self._on_pages_current_changed(0)
         self.body = self.pages  # disabled (greyed) while a run loads: nothing of the run shown before stays readable
         self.status.hide()
 
@@ -399,6 +401,14 @@ class ResultsView(JobView):
             self._request_epoch(position)
         elif not epochs:
             self.epoch_label.setText("no validation epoch yet")
+
+    @Slot(int)
+    def _on_pages_current_changed(self, current: int) -> None:
+        # A hidden page must not set the window's minimum size (the segmentation page is wider than the
+        # class views): the window would grow by itself past a small screen. Ignored pages count as 0.
+        for index in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if index == current else QSizePolicy.Policy.Ignored
+            self.pages.widget(index).setSizePolicy(policy, policy)
 
     def _show_result(self, summary: dict) -> None:
         result = run_result(summary or {})
