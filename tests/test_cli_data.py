@@ -35,17 +35,16 @@ def test_check_json_is_machine_readable(sample_dir, capsys):
 
 def test_check_names_the_bad_file_and_keeps_going(sample_dir, tmp_path, capsys):
     bad = tmp_path / "bad"
-    bad.mkdir()
-    for class_dir in (path for path in sample_dir.iterdir() if path.is_dir()):
-        (bad / class_dir.name).mkdir()
+    for class_dir in sample_dir.glob("*/*"):  # SPLIT/CLASS: a few samples of each, same layout
+        (bad / class_dir.relative_to(sample_dir)).mkdir(parents=True)
         for item in sorted(class_dir.iterdir())[:8]:
-            (bad / class_dir.name / item.name).write_bytes(item.read_bytes())
-    broken = sorted((bad / "circle").glob("*.png"))[0]
+            (bad / item.relative_to(sample_dir)).write_bytes(item.read_bytes())
+    broken = sorted((bad / "train" / "circle").glob("*.png"))[0]
     broken.write_bytes(broken.read_bytes()[:40])  # a truncated PNG
     capsys.readouterr()
     assert main(["check", str(bad)]) == 0
     out = capsys.readouterr().out
-    assert f"circle/{broken.name}" in out
+    assert f"train/circle/{broken.name}" in out
     assert "Trainable: yes" in out
 
 
