@@ -140,6 +140,21 @@ class FieldPicker(QTableWidget):
             self.selection_changed.emit(self.chosen(self.TEACHER_COLUMN), self.chosen(self.STUDENT_COLUMN))
 
 
+def student_field_hint(fields: dict, student: list[str]) -> str:
+    """What the Fields box says under the picker: which inputs the student gets, and, where the dataset has
+    several fields of that kind (a clean and a degraded image, RGB and depth), that the default is only the
+    first of them, so that nobody distils into the wrong input by accident."""
+    if not student:
+        return "Tick the fields the student sees: the inputs it will have when it is deployed."
+    text = f"The student sees <b>{', '.join(student)}</b>: tick the inputs it will have when it is deployed."
+    kind = fields[student[0]].kind if student[0] in fields else None
+    same_kind = [name for name, info in fields.items() if info.kind == kind]
+    if len(same_kind) > 1:
+        text += (f" This dataset has {len(same_kind)} {kind} fields ({', '.join(same_kind)}); a new dataset's "
+                 f"student gets the first {kind} field, which may not be the one you mean.")
+    return text
+
+
 class PreviewGrid(QWidget):
     """A few paired samples: thumbnail, caption and label."""
 
@@ -255,7 +270,11 @@ class DataPanel(QWidget):
         summary_box = QGroupBox("Summary", self)
         QVBoxLayout(summary_box).addWidget(self.summary_label)
         fields_box = QGroupBox("Fields: which inputs feed the teacher and the student", self)
-        QVBoxLayout(fields_box).addWidget(self.field_picker)
+        self.field_hint = QLabel(self)
+        self.field_hint.setWordWrap(True)
+        fields_layout = QVBoxLayout(fields_box)
+        fields_layout.addWidget(self.field_picker)
+        fields_layout.addWidget(self.field_hint)
         options_box = QGroupBox("Loading options", self)
         QVBoxLayout(options_box).addWidget(self.options_form)
 
@@ -440,6 +459,7 @@ class DataPanel(QWidget):
 
     @Slot(list, list)
     def _on_field_picker_selection_changed(self, teacher: list, student: list) -> None:
+        self.field_hint.setText(student_field_hint(self.overview.report.index.fields, student))
         self.fields_changed.emit(teacher, student)
 
     @Slot(str)
@@ -521,5 +541,6 @@ class DataPanel(QWidget):
 
     def _show_fields(self) -> None:
         if self.overview is not None:
-            self.field_picker.set_fields(self.overview.report.index.fields, self.config.teacher.fields,
-                                         self.config.student.fields)
+            fields = self.overview.report.index.fields
+            self.field_picker.set_fields(fields, self.config.teacher.fields, self.config.student.fields)
+            self.field_hint.setText(student_field_hint(fields, self.config.student.fields))
