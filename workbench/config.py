@@ -22,6 +22,7 @@ import tomli_w
 from workbench.atomic import atomic_write_text
 from workbench.errors import ConfigError
 
+# The kinds of dataset field (and of encoder input); the data layer and the encoder registry use these.
 FIELD_KINDS = ("image", "text", "audio", "array")
 # The tasks of workbench.engine.tasks (kept here as names: validating a config imports no torch).
 TASKS = ("classification", "vqa", "segmentation")

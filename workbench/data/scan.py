@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from workbench.config import FIELD_KINDS
 from workbench.data.audio import AudioError, read_audio
 from workbench.data.image import ImageDecodeError, open_checked, to_mode
 from workbench.data.masks import MaskError, check_mask, read_class_names
 from workbench.data.index import (
     AUDIO_EXTENSIONS,
-    FIELD_KINDS,
     IMAGE_EXTENSIONS,
     KIND_BY_EXTENSION,
     SPLITS,

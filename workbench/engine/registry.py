@@ -24,10 +24,9 @@ import importlib
 import inspect
 from typing import Any, Callable, TypeVar
 
-from workbench.config import option
+from workbench.config import FIELD_KINDS, option
 from workbench.errors import ConfigError
 
-MODALITIES = ("image", "text", "audio", "array")
 
 ENCODERS: dict[str, type] = {}
 FUSIONS: dict[str, type] = {}
@@ -55,8 +54,8 @@ def _register(table: dict[str, type], kind: str, name: str) -> Callable[[ClassT]
 
 def register_encoder(name: str, modality: str) -> Callable[[ClassT], ClassT]:
     """Register an encoder class for one input modality under ``name``."""
-    if modality not in MODALITIES:
-        raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+    if modality not in FIELD_KINDS:
+        raise ValueError(f"unknown modality {modality!r}; expected one of {FIELD_KINDS}")
 
     def decorator(cls: ClassT) -> ClassT:
         cls.modality = modality
@@ -169,7 +168,7 @@ def default_encoder(modality: str, shape: list[int] | tuple[int, ...] | None = N
         return "array_cnn" if shape is not None and len(shape) in (2, 3) else "mlp"
     defaults = {"image": "cnn", "text": "bag", "audio": "audio_cnn"}
     if modality not in defaults:
-        raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+        raise ValueError(f"unknown modality {modality!r}; expected one of {FIELD_KINDS}")
     return defaults[modality]
 
 
