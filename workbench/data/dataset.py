@@ -103,7 +103,7 @@ class PairedDataset(Dataset):
 
 
 def collate_batch(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Stack each field; 1-D int64 fields (text ids) are right-padded with 0 to the batch's longest."""
+    """Stack each field; 1-D int64 fields (text ids) are right-padded with ``PAD_ID`` to the batch's longest."""
     batch: dict[str, torch.Tensor] = {}
     for name, first in items[0].items():
         if not isinstance(first, torch.Tensor):

@@ -18,7 +18,7 @@ from torch import nn
 
 from workbench.data.dataset import collate_batch
 from workbench.data.preprocessing import Preprocessing
-from workbench.data.text import read_text_file
+from workbench.data.text import PAD_ID, read_text_file
 from workbench.engine.device import cpu_threads
 from workbench.engine.runs import RunRecord, load_network
 from workbench.errors import WorkbenchError
@@ -53,7 +53,7 @@ def encode_batch(preprocessing: Preprocessing, fields: list[str], items: list[Ma
             tensor = preprocessing.encode(field, item[field])
             if pad_text and preprocessing.fields[field].kind == "text":
                 max_length = preprocessing.input_specs()[field]["max_length"]
-                tensor = nn.functional.pad(tensor, (0, max_length - tensor.shape[0]))
+                tensor = nn.functional.pad(tensor, (0, max_length - tensor.shape[0]), value=PAD_ID)
             sample[field] = tensor
         encoded.append(sample)
     return collate_batch(encoded)

@@ -29,9 +29,8 @@ from workbench.engine.registry import (
 )
 from workbench.config import MAX_WIDTH
 from workbench.config import ENCODER_DEFAULTS, ENCODER_TRAINING
+from workbench.data.text import PAD_ID
 from workbench.errors import ConfigError
-
-PAD_TOKEN = 0
 
 
 def _require_positive(**values: int | Sequence[int]) -> None:
@@ -202,7 +201,7 @@ class ResNet18Encoder(ResNetEncoder):
 
 def _padding_mask(tokens: torch.Tensor) -> torch.Tensor:
     """True where ``tokens`` is padding."""
-    return tokens == PAD_TOKEN
+    return tokens == PAD_ID
 
 
 def _masked_mean(values: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
@@ -218,7 +217,7 @@ class BagOfEmbeddingsEncoder(nn.Module):
     def __init__(self, spec: dict[str, Any], *, dim: int = 64):
         super().__init__()
         _require_positive(dim=dim)
-        self.embedding = nn.Embedding(spec["vocab_size"], dim, padding_idx=PAD_TOKEN)
+        self.embedding = nn.Embedding(spec["vocab_size"], dim, padding_idx=PAD_ID)
         self.out_dim = dim
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -236,7 +235,7 @@ class GRUEncoder(nn.Module):
     def __init__(self, spec: dict[str, Any], *, dim: int = 64, hidden: int = 64, layers: int = 1):
         super().__init__()
         _require_positive(dim=dim, hidden=hidden, layers=layers)
-        self.embedding = nn.Embedding(spec["vocab_size"], dim, padding_idx=PAD_TOKEN)
+        self.embedding = nn.Embedding(spec["vocab_size"], dim, padding_idx=PAD_ID)
         self.gru = nn.GRU(dim, hidden, num_layers=layers, batch_first=True, bidirectional=True)
         self.out_dim = 2 * hidden
 
@@ -282,7 +281,7 @@ class TransformerTextEncoder(nn.Module):
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {dropout}", "dropout")
         max_length = spec["max_length"]
-        self.embedding = nn.Embedding(spec["vocab_size"], dim, padding_idx=PAD_TOKEN)
+        self.embedding = nn.Embedding(spec["vocab_size"], dim, padding_idx=PAD_ID)
         if positional == "sinusoidal":
             # Not persistent: derived from the shape, so checkpoints need not carry it.
             self.register_buffer("sinusoidal", sinusoidal_positions(max_length, dim), persistent=False)
