@@ -30,6 +30,8 @@ TASKS = ("classification", "vqa", "segmentation")
 # for the machine within them is refused by the engine's memory estimate (engine/budget.py).
 MAX_WIDTH = 65536
 MAX_EPOCHS = 100_000
+# Text files larger than this are refused (data.max_text_bytes's default; captions read outside a dataset scan use it too).
+MAX_TEXT_BYTES = 1_048_576
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
@@ -73,7 +75,7 @@ class DataConfig:
     audio_n_mels: int = option(40, "Mel bands of the log-mel spectrogram.", low=4, high=512)
     max_image_pixels: int = option(40_000_000, "Images with more pixels are refused (decompression bombs).",
                                  low=1, high=2_000_000_000)
-    max_text_bytes: int = option(1_048_576, "Text files larger than this are refused.", low=1, high=1 << 30)
+    max_text_bytes: int = option(MAX_TEXT_BYTES, "Text files larger than this are refused.", low=1, high=1 << 30)
     num_workers: int = option(0, "DataLoader worker processes (0 = load in the training thread).", low=0,
                               high=256)
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from workbench.config import MAX_TEXT_BYTES
 from workbench.data.dataset import collate_batch
 from workbench.data.preprocessing import Preprocessing
 from workbench.data.text import PAD_ID, read_text_file
@@ -24,8 +25,6 @@ from workbench.engine.runs import RunRecord, load_network
 from workbench.errors import WorkbenchError
 
 NETS = ("teacher", "student", "baseline")
-# Caption files are capped like the dataset scan's default (data.max_text_bytes).
-_MAX_TEXT_BYTES = 1_048_576
 
 
 def raw_value(preprocessing: Preprocessing, field: str, value: Any) -> Any:
@@ -35,7 +34,7 @@ def raw_value(preprocessing: Preprocessing, field: str, value: Any) -> Any:
     """
     info = preprocessing.fields[field]
     if info.kind == "text" and info.source == "file" and isinstance(value, (str, Path)):
-        return read_text_file(str(value), _MAX_TEXT_BYTES)[0]
+        return read_text_file(str(value), MAX_TEXT_BYTES)[0]
     return value
 
 

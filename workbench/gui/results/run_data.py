@@ -15,14 +15,12 @@ import numpy as np
 from workbench.data.index import FieldInfo
 from workbench.data.preprocessing import Preprocessing
 from workbench.data.text import read_text_file
-from workbench.config import config_to_dict
+from workbench.config import MAX_TEXT_BYTES, config_to_dict
 from workbench.engine.result import RunResult, run_result
 from workbench.engine.runs import RunRecord, list_runs
 from workbench.errors import WorkbenchError
 from workbench.gui.results.masks import MaskSet, is_mask_set
 from workbench.gui.results.selection import NETS, PredictionSet
-
-_MAX_TEXT_BYTES = 1_048_576  # as the dataset scan's default cap (data.max_text_bytes)
 
 
 @dataclass
@@ -83,7 +81,7 @@ def _field_text(value: str, info: FieldInfo) -> str:
     if info.source == "inline" or not value:
         return value
     try:
-        return read_text_file(value, _MAX_TEXT_BYTES)[0].strip()
+        return read_text_file(value, MAX_TEXT_BYTES)[0].strip()
     except OSError:
         return ""
 
