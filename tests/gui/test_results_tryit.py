@@ -46,7 +46,7 @@ def test_results_view_follows_a_live_run(qtbot, make_tiny_config, tmp_path):
     driver = LiveViewDriver(qtbot, view)
     Trainer(make_tiny_config(epochs=2), callbacks=[driver]).fit()
     assert driver.shown == [("teacher", 1), ("teacher", 2), ("student", 1), ("student", 2)]
-    assert view.epochs == driver.shown
+    assert view.epoch_state.epochs == driver.shown
     run_dir = next((tmp_path / "runs").iterdir())
     assert view.gallery_model.rowCount() == len(RunRecord.open(run_dir).samples())
     with qtbot.waitSignal(view.latency_measured, timeout=20_000):

@@ -38,9 +38,9 @@ def click_cell(qtbot, view: ResultsView, true_class: int, predicted_class: int) 
 
 
 def test_past_run_lists_every_validation_epoch(view):
-    assert view.epochs == [("teacher", 1), ("teacher", 2), ("teacher", 3), ("student", 1), ("student", 2),
+    assert view.epoch_state.epochs == [("teacher", 1), ("teacher", 2), ("teacher", 3), ("student", 1), ("student", 2),
                            ("student", 3)]
-    assert view.epoch_slider.value() == len(view.epochs) - 1
+    assert view.epoch_slider.value() == len(view.epoch_state.epochs) - 1
     assert view.gallery_model.rowCount() == COUNT
     assert view.count_label.text().startswith(f"{COUNT} of {COUNT} samples · tiles: image (")
 
@@ -151,7 +151,7 @@ def test_live_run_follows_each_validation_epoch(qtbot, tmp_path):
         view.filter_box.setCurrentIndex(view.filter_box.findData("student_wrong"))
         assert view.gallery_model.rows.tolist() == student_wrong(epoch)
         view.filter_box.setCurrentIndex(0)
-    assert view.epochs == [("student", 1), ("student", 2)]
+    assert view.epoch_state.epochs == [("student", 1), ("student", 2)]
     assert view.epoch_slider.value() == 1
 
 
@@ -173,7 +173,7 @@ def test_live_run_stays_on_an_epoch_the_user_chose(qtbot, tmp_path):
     with qtbot.waitSignal(view.epoch_shown, timeout=5000):
         view.epoch_slider.setValue(0)
     view.on_validation_finished({"stage": "student", "epoch": 3, "predictions": predictions_for(COUNT, CLASSES, 3)})
-    qtbot.waitUntil(lambda: view.epochs[-1] == ("student", 3), timeout=5000)
+    qtbot.waitUntil(lambda: view.epoch_state.epochs[-1] == ("student", 3), timeout=5000)
     assert view.epoch_slider.value() == 0
     assert (view.predictions.stage, view.predictions.epoch) == ("student", 1)
 

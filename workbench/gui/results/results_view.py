@@ -8,7 +8,7 @@ Reading files, PCA, latency measurement and export run in worker threads.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +34,9 @@ from PySide6.QtWidgets import (
 
 from workbench.engine.inference import Latency, measure_run_latency
 from workbench.engine.metrics import confusion_matrix
-from workbench.engine.result import NetResult, result_header, run_result
+from workbench.engine.result import result_header, run_result
 from workbench.gui.results.detail import DetailPanel
+from workbench.gui.results.epoch_state import EpochState
 from workbench.gui.results.export_button import ExportButton
 from workbench.gui.results.gallery import GalleryModel, GalleryView
 from workbench.gui.jobs import JobView
@@ -55,7 +56,6 @@ from workbench.gui.results.selection import (
     select,
 )
 
-_CACHED_EPOCHS = 6  # prediction sets kept in memory (10k samples x 3 nets: ~10 MB each)
 _SEARCH_DELAY_MS = 200
 _METRIC_ROWS = [
     ("accuracy", "Accuracy"),
@@ -101,13 +101,11 @@ class ResultsView(JobView):
         super().__init__("results-loader", parent)
         self.run_dir: str | None = None
         self.run: LoadedRun | None = None
-        self.epochs: list[tuple[str, int]] = []
+        self.epoch_state = EpochState()
         self.predictions: PredictionSet | None = None
         self.cell: ConfusionCell | None = None
         self.latency: dict[str, Latency] = {}
-        self._live = False
         self._pending_embedding: tuple[PredictionSet, dict[str, np.ndarray]] | None = None
-        self._sets: OrderedDict[tuple[str, int], PredictionSet] = OrderedDict()
         self._runner.failed.connect(self._on_runner_failed)
         self._build()
 
@@ -295,7 +293,7 @@ class ResultsView(JobView):
     @Slot(object)
     def on_validation_finished(self, payload: dict) -> None:
         """A validation epoch of the live run (the ``on_validation_end`` payload)."""
-        if not self._live or "predictions" not in payload:
+        if not self.epoch_state.live or "predictions" not in payload:
             return
         stage, epoch, arrays = str(payload["stage"]), int(payload["epoch"]), payload["predictions"]
         # Sorting keys, losses and KL for 10,000 samples are computed in the worker, not here.
@@ -305,10 +303,8 @@ class ResultsView(JobView):
             self._request_run_load(measure_latency=False)  # samples.json may not have existed at the start
 
     def _on_live_epoch_ready(self, predictions: PredictionSet) -> None:
-        self._remember(predictions)
-        following = not self.epochs or self.epoch_slider.value() == len(self.epochs) - 1
-        key = (predictions.stage, predictions.epoch)
-        self._set_epochs(sorted(set(self.epochs) | {key}, key=_epoch_order), follow=following)
+        self.epoch_state.remember(predictions)
+        self._add_epochs([(predictions.stage, predictions.epoch)])
 
     @Slot(object)
     def on_run_finished(self, summary: dict) -> None:
@@ -327,11 +323,10 @@ class ResultsView(JobView):
 
     def _reset(self, run_dir: str, live: bool) -> None:
         self._runner.cancel_all()
-        self.run_dir, self.run, self._live = str(run_dir), None, live
+        self.run_dir, self.run = str(run_dir), None
+        self.epoch_state.reset(live)
         self.predictions, self.cell, self.latency = None, None, {}
         self._pending_embedding = None
-        self._sets.clear()
-        self.epochs = []
         self.epoch_slider.blockSignals(True)
         self.epoch_slider.setRange(0, 0)
         self.epoch_slider.blockSignals(False)
@@ -367,13 +362,11 @@ class ResultsView(JobView):
         self.run = run  # a result for an earlier run never arrives: _reset cancels pending jobs
         self.detail.task = run.summary.get("task", "classification")
         self._show_result(run.summary)
-        epochs = sorted(set(run.epochs) | set(self.epochs), key=_epoch_order)
-        following = not self.epochs or self.epoch_slider.value() == len(self.epochs) - 1
         self.run_loaded.emit(self.run_dir)
-        self._set_epochs(epochs, follow=following, force=True)
+        self._add_epochs(run.epochs, force=True)
 
     def _on_run_load_failed(self, message: str) -> None:
-        if self._live:
+        if self.epoch_state.live:
             return  # the run folder is still being written; the next validation retries
         self._show_error(f"Cannot open {self.run_dir}: {message.splitlines()[0]}")
 
@@ -385,21 +378,17 @@ class ResultsView(JobView):
     def _on_latency_failed(self, message: str) -> None:
         self.latency = {}  # no checkpoint yet (e.g. a run stopped in its first epoch): the column says "—"
 
-    def _set_epochs(self, epochs: list[tuple[str, int]], follow: bool, force: bool = False) -> None:
-        current = self.epochs[self.epoch_slider.value()] if self.epochs else None
-        self.epochs = epochs
+    def _add_epochs(self, keys: Iterable[tuple[str, int]], force: bool = False) -> None:
+        state = self.epoch_state
+        moved = state.add(keys)
         self.epoch_slider.blockSignals(True)
-        self.epoch_slider.setRange(0, max(0, len(epochs) - 1))
-        if follow or current not in epochs:
-            position = len(epochs) - 1
-        else:
-            position = epochs.index(current)
-        self.epoch_slider.setValue(max(0, position))
+        self.epoch_slider.setRange(0, max(0, len(state.epochs) - 1))
+        self.epoch_slider.setValue(state.position)
         self.epoch_slider.blockSignals(False)
-        self.epoch_slider.setEnabled(len(epochs) > 1)
-        if epochs and (force or epochs[position] != current or self.predictions is None):
-            self._request_epoch(position)
-        elif not epochs:
+        self.epoch_slider.setEnabled(len(state.epochs) > 1)
+        if state.epochs and (force or moved or self.predictions is None):
+            self._request_epoch()
+        elif not state.epochs:
             self.epoch_label.setText("no validation epoch yet")
 
     @Slot(int)
@@ -415,29 +404,11 @@ class ResultsView(JobView):
         self.result_label.setText(result_header(result) if any(result.nets["best"].values()) else "")
         self.result_label.setVisible(bool(self.result_label.text()))  # no empty row taking height
 
-    def _epoch_marks(self, stage: str, epoch: int) -> str:
-        """Which networks' best checkpoint this epoch is, and whether it is the last: the epoch's
-        figures below are that epoch's, and the header's best and last say where they come from."""
-        if self.run is None or not self.run.summary:
-            return ""
-        result = run_result(self.run.summary)
-        nets = ("teacher",) if stage == "teacher" else ("student", "baseline")
-        best = [net for net in nets if (result.net("best", net) or NetResult(None, {})).epoch == epoch]
-        last = [net for net in nets if (result.net("last", net) or NetResult(None, {})).epoch == epoch]
-        marks = ([f"best {'/'.join(best)}"] if best else []) + (["last"] if last else [])
-        return f" ({', '.join(marks)})" if marks else ""
-
-    def _remember(self, predictions: PredictionSet) -> None:
-        self._sets[(predictions.stage, predictions.epoch)] = predictions
-        self._sets.move_to_end((predictions.stage, predictions.epoch))
-        while len(self._sets) > _CACHED_EPOCHS:
-            self._sets.popitem(last=False)
-
-    def _request_epoch(self, position: int) -> None:
-        stage, epoch = self.epochs[position]
-        stages = [s for s, _ in self.epochs]
-        self.epoch_label.setText(f"{stage} stage, epoch {epoch} of {stages.count(stage)}" + self._epoch_marks(stage, epoch))
-        cached = self._sets.get((stage, epoch))
+    def _request_epoch(self) -> None:
+        """Show the epoch at the state's position: from the cache, or read from the run folder."""
+        stage, epoch = self.epoch_state.current
+        self.epoch_label.setText(self.epoch_state.caption(self.run.summary if self.run is not None else {}))
+        cached = self.epoch_state.cached_set((stage, epoch))
         if cached is not None:
             self._show_predictions(cached)
             return
@@ -446,9 +417,8 @@ class ResultsView(JobView):
                             self._on_run_load_failed)
 
     def _on_epoch_load_finished(self, predictions: PredictionSet) -> None:
-        self._remember(predictions)
-        wanted = self.epochs[self.epoch_slider.value()] if self.epochs else None
-        if wanted == (predictions.stage, predictions.epoch):
+        self.epoch_state.remember(predictions)
+        if self.epoch_state.current == (predictions.stage, predictions.epoch):
             self._show_predictions(predictions)
 
     # ------------------------------------------------------------------ showing an epoch
@@ -624,8 +594,9 @@ class ResultsView(JobView):
 
     @Slot(int)
     def _on_epoch_slider_value_changed(self, position: int) -> None:
-        if 0 <= position < len(self.epochs):
-            self._request_epoch(position)
+        if 0 <= position < len(self.epoch_state.epochs):
+            self.epoch_state.position = position
+            self._request_epoch()
 
     @Slot(int)
     def _on_confusion_net_changed(self, index: int) -> None:
@@ -702,7 +673,3 @@ class ResultsView(JobView):
         self.export_result.setText(line)
         self.export_result.show()
 
-
-def _epoch_order(key: tuple[str, int]) -> tuple[int, int]:
-    stage, epoch = key
-    return (0 if stage == "teacher" else 1, epoch)
