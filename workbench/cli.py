@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from workbench.config import TASKS
+from workbench.config import SAMPLE_QUICK_START, TASKS
 from workbench.errors import WorkbenchError
 
 EXIT_USER_ERROR = 2
@@ -32,17 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("dir", help="folder to create")
     sample.add_argument("--task", choices=TASKS, default="classification",
                         help="classification (class folders, default), vqa or segmentation (manifests)")
-    sample.add_argument("--classes", type=int, default=6, help="number of classes (default 6)")
-    sample.add_argument("--per-class", type=int, default=80,
-                        help="training samples per class (default 80; all samples when --val-per-class is 0)")
-    sample.add_argument("--val-per-class", type=int, default=60,
-                        help="validation samples per class, in a val/ folder beside train/ (default 60; 0 = no "
+    quick_start = SAMPLE_QUICK_START
+    sample.add_argument("--classes", type=int, default=quick_start["classes"], help="number of classes (default %(default)s)")
+    sample.add_argument("--per-class", type=int, default=quick_start["per_class"],
+                        help="training samples per class (default %(default)s; all samples when --val-per-class is 0)")
+    sample.add_argument("--val-per-class", type=int, default=quick_start["val_per_class"],
+                        help="validation samples per class, in a val/ folder beside train/ (default %(default)s; 0 = no "
                              "given split)")
-    sample.add_argument("--label-noise", type=float, default=0.3,
-                        help="share of training samples filed under a wrong class (default 0.3; validation stays "
+    sample.add_argument("--label-noise", type=float, default=quick_start["label_noise"],
+                        help="share of training samples filed under a wrong class (default %(default)s; validation stays "
                              "clean)")
-    sample.add_argument("--image-size", type=int, default=32, help="image side in pixels (default 32)")
-    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument("--image-size", type=int, default=quick_start["image_size"],
+                        help="image side in pixels (default %(default)s)")
+    sample.add_argument("--seed", type=int, default=quick_start["seed"], help="random seed (default %(default)s)")
     sample.add_argument("--audio", action="store_true", help="also write a short synthesized sound per sample")
     sample.add_argument("--image-noise", type=float, default=None,
                         help="share of images made hard by heavy noise or occlusion (0-1)")

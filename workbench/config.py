@@ -32,6 +32,10 @@ MAX_WIDTH = 65536
 MAX_EPOCHS = 100_000
 # Text files larger than this are refused (data.max_text_bytes's default; captions read outside a dataset scan use it too).
 MAX_TEXT_BYTES = 1_048_576
+# The built-in sample a new user gets (write_sample_dataset's options, for `workbench sample` and the app's
+# first start): big enough to show distillation, small enough to train in a minute on a CPU. Kept here so that
+# the app names it without importing the data layer (and torch) at start-up.
+SAMPLE_QUICK_START = {"classes": 6, "per_class": 80, "val_per_class": 60, "label_noise": 0.3, "image_size": 32, "seed": 0}
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from workbench.cli import build_parser
-from workbench.config import DataConfig
+from workbench.config import SAMPLE_QUICK_START, DataConfig
 from workbench.data import check_dataset, write_sample_dataset
-from workbench.data.sample import QUICK_START, SHAPES
+from workbench.data.sample import SHAPES
 
 
 def test_the_split_is_given_and_only_training_labels_are_noisy(tmp_path):
@@ -24,9 +24,6 @@ def test_the_split_is_given_and_only_training_labels_are_noisy(tmp_path):
     assert {sample.label for sample in train} == set(SHAPES[:3])
 
 
-def test_app_and_cli_write_the_same_quick_start_sample():
-    from workbench.gui import main_window
-
-    assert main_window.SAMPLE_OPTIONS == QUICK_START
+def test_the_cli_writes_the_quick_start_sample_by_default():
     args = build_parser().parse_args(["sample", "out"])
-    assert {key: getattr(args, key) for key in QUICK_START} == QUICK_START
+    assert {key: getattr(args, key) for key in SAMPLE_QUICK_START} == SAMPLE_QUICK_START

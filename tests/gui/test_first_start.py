@@ -16,7 +16,7 @@ from workbench.gui.config_document import user_data_dir
 
 @pytest.fixture(autouse=True)
 def small_sample(monkeypatch):
-    monkeypatch.setattr(main_window, "SAMPLE_OPTIONS", {"classes": 3, "per_class": 10, "image_size": 16, "seed": 0})
+    monkeypatch.setattr(main_window, "SAMPLE_QUICK_START", {"classes": 3, "per_class": 10, "image_size": 16, "seed": 0})
 
 
 def test_first_start_creates_and_loads_the_sample(make_window, qtbot, user_folders):

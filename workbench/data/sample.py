@@ -6,7 +6,7 @@ an image-only student cannot tell their class, while their captions still can: t
 teacher (image + text) knows things the student does not, which is where distillation
 helps. A share of captions is vague or misleading, so the text alone is not enough either.
 
-The quick-start sample (``QUICK_START``) gives the data its own train/val split: few labelled
+The quick-start sample (``workbench.config.SAMPLE_QUICK_START``) gives the data its own train/val split: few labelled
 training samples, a share of them filed under a wrong class (label noise: the image and caption
 show the true shape, only the folder is wrong), and a clean validation split large enough
 (360 samples) for the paired test of the gain to mean something. The teacher reads the true
@@ -70,8 +70,6 @@ VAGUE_CAPTIONS = (
 # Sampled at 8 kHz to keep the files small; the audio pipeline resamples to the configured rate.
 AUDIO_RATE = 8000
 AUDIO_SECONDS = 0.5
-# What `workbench sample` and the app's first start write.
-QUICK_START = {"classes": 6, "per_class": 80, "val_per_class": 60, "label_noise": 0.3, "image_size": 32, "seed": 0}
 
 
 def write_sample_dataset(

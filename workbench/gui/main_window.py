@@ -16,7 +16,7 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
-from workbench.config import ConfigIssue, ExperimentConfig, default_config
+from workbench.config import SAMPLE_QUICK_START, ConfigIssue, ExperimentConfig, default_config
 from workbench.errors import WorkbenchError
 from workbench.gui.config_document import ConfigDocument, new_config, user_data_dir
 from workbench.gui.dialogs import open_error_dialog, open_question
@@ -35,10 +35,6 @@ from workbench.gui.studies_view import StudiesView
 from workbench.gui.worker import warm_up_engine
 
 APP_TITLE = "Cross-Modal Distillation Workbench"
-# The built-in sample a new user gets: big enough to show distillation, small enough to train in a minute on a CPU.
-# workbench.data.sample.QUICK_START, written out: importing the data layer here would import torch at start-up
-# (tests/data/test_sample_split.py checks that the two agree, and the CLI's defaults too).
-SAMPLE_OPTIONS = {"classes": 6, "per_class": 80, "val_per_class": 60, "label_noise": 0.3, "image_size": 32, "seed": 0}
 TAB_KEYS = {"Data": ("data",), "Model": ("teacher", "student"), "Loss": ("loss",), "Training": ("train",)}
 
 
@@ -301,7 +297,7 @@ class MainWindow(QMainWindow):
         self.log(f"Creating the sample dataset in {target}")
         self.data_panel.create_sample_button.setEnabled(False)
         self.status_bar.show_message("Creating the sample dataset…")
-        options = dict(SAMPLE_OPTIONS)
+        options = dict(SAMPLE_QUICK_START)
         self.jobs.submit("sample", lambda: str(write_sample_dataset(target, **options)), self._on_sample_created,
                          self._on_sample_failed)
 
