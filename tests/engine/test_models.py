@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from workbench.engine.models import BasicBlock, ResNet18Encoder, build_network, count_parameters
+from workbench.engine.encoders import BasicBlock, ResNet18Encoder
+from workbench.engine.models import build_network, count_parameters
 from workbench.engine.registry import (
     ENCODERS,
     FUSIONS,

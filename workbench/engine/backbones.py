@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.engine import models  # noqa: F401 - the workbench's own encoders register (and are listed) first
+from workbench.engine import encoders  # noqa: F401 - the workbench's own encoders register (and are listed) first
 from workbench.engine.registry import register_encoder
 from workbench.errors import ConfigError
 

@@ -32,7 +32,10 @@ ENCODERS: dict[str, type] = {}
 FUSIONS: dict[str, type] = {}
 LOSSES: dict[str, type] = {}
 
-_BUILTIN_MODULES = ("workbench.engine.models", "workbench.engine.backbones", "workbench.engine.losses")
+# In this order: the workbench's own encoders are listed before the library backbones.
+_BUILTIN_MODULES = (
+    "workbench.engine.encoders", "workbench.engine.models", "workbench.engine.backbones", "workbench.engine.losses"
+)
 
 ClassT = TypeVar("ClassT", bound=type)
 
