@@ -97,7 +97,7 @@ def test_validation_reports_each_bad_value_with_its_key(tmp_path):
     cfg.train.device = "gpu"
     cfg.student.encoders["image"] = EncoderConfig("cnn", {"widht": 4})
     keys = {issue.key: issue.message for issue in cfg.validate()}
-    assert "greater than 0" in keys["loss.kd.temperature"]
+    assert "at least 0.1" in keys["loss.kd.temperature"]
     assert "adamx" in keys["train.optimizer"]
     assert "train.device" in keys
     assert "Did you mean 'width'" in keys["student.encoders.image.widht"]

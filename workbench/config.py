@@ -30,6 +30,8 @@ TASKS = ("classification", "vqa", "segmentation")
 # for the machine within them is refused by the engine's memory estimate (engine/budget.py).
 MAX_WIDTH = 65536
 MAX_EPOCHS = 100_000
+# Upper bound of a loss term's weight and of the weights inside a term (DKD's alpha and beta, RKD's parts).
+MAX_LOSS_WEIGHT = 1000.0
 # Text files larger than this are refused (data.max_text_bytes's default; captions read outside a dataset scan use it too).
 MAX_TEXT_BYTES = 1_048_576
 # The built-in sample a new user gets (write_sample_dataset's options, for `workbench sample` and the app's

@@ -303,6 +303,15 @@ def test_loss_registry_order_is_the_formula_order():
     ]
 
 
+@pytest.mark.parametrize("weight, message", [(-1.0, "must be at least 0, got -1."),
+                                             (5000.0, "must be at most 1000, got 5000.")])
+def test_a_weight_outside_its_declared_bounds_is_refused_with_its_key(weight, message):
+    cfg = loss_cfg(ce=1.0, dkd=weight)
+    with pytest.raises(ConfigError) as error:
+        describe_objective(cfg)
+    assert error.value.key == "loss.dkd.weight" and message in str(error.value)
+
+
 def test_objective_sums_weighted_terms_and_skips_zero_weights():
     cfg = loss_cfg(ce=1.0, kd=0.5, feature=0.1, contrastive=0.2)
     objective = Objective(cfg, CONTEXT)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.config import MAX_WIDTH, option, option_problem
+from workbench.config import MAX_LOSS_WEIGHT, MAX_WIDTH, option, option_problem
 from workbench.engine.models import NetworkOutput
 from workbench.engine.registry import LOSSES, register_loss
 from workbench.errors import ConfigError
@@ -172,6 +172,11 @@ def grad_reverse(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
 # --------------------------------------------------------------------------- terms
 
 
+# The KD terms' softmax temperature: below 0.1 the soft targets are all but one-hot and the T² factor all but
+# removes the term; above 100 they are all but uniform (papers use 1 to 20).
+KD_TEMPERATURE = (0.1, 100.0)
+
+
 def _format(value: float) -> str:
     return f"{float(value):g}"
 
@@ -219,7 +224,7 @@ class LossTerm(nn.Module):
 @register_loss("ce")
 class CrossEntropyTerm(LossTerm):
     title = "Cross-entropy (CE)"
-    weight: float = option(1.0, "Cross-entropy with the true labels.", low=0.0)
+    weight: float = option(1.0, "Cross-entropy with the true labels.", low=0.0, high=MAX_LOSS_WEIGHT)
     label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy targets.", low=0.0, high=0.99)
 
     @classmethod
@@ -237,8 +242,9 @@ class CrossEntropyTerm(LossTerm):
 @register_loss("kd")
 class SoftTargetTerm(LossTerm):
     title = "Soft targets (KD)"
-    weight: float = option(1.0, "Hinton's soft-target loss: T^2 * KL(teacher/T || student/T).", low=0.0)
-    temperature: float = option(4.0, "Softmax temperature T.", low=0.0, low_open=True)
+    weight: float = option(1.0, "Hinton's soft-target loss: T^2 * KL(teacher/T || student/T).", low=0.0,
+                           high=MAX_LOSS_WEIGHT)
+    temperature: float = option(4.0, "Softmax temperature T.", low=KD_TEMPERATURE[0], high=KD_TEMPERATURE[1])
 
     @classmethod
     def symbol(cls, options: Any) -> str:
@@ -251,10 +257,11 @@ class SoftTargetTerm(LossTerm):
 @register_loss("dkd")
 class DecoupledKDTerm(LossTerm):
     title = "Decoupled KD (DKD)"
-    weight: float = option(0.0, "Decoupled KD (Zhao et al. 2022): target and non-target class parts.", low=0.0)
-    alpha: float = option(1.0, "Weight of the target-class part (TCKD).", low=0.0)
-    beta: float = option(8.0, "Weight of the non-target-class part (NCKD).", low=0.0)
-    temperature: float = option(4.0, "Softmax temperature T.", low=0.0, low_open=True)
+    weight: float = option(0.0, "Decoupled KD (Zhao et al. 2022): target and non-target class parts.", low=0.0,
+                           high=MAX_LOSS_WEIGHT)
+    alpha: float = option(1.0, "Weight of the target-class part (TCKD).", low=0.0, high=MAX_LOSS_WEIGHT)
+    beta: float = option(8.0, "Weight of the non-target-class part (NCKD).", low=0.0, high=MAX_LOSS_WEIGHT)
+    temperature: float = option(4.0, "Softmax temperature T.", low=KD_TEMPERATURE[0], high=KD_TEMPERATURE[1])
 
     def __init__(self, options: Any, context: ObjectiveContext):
         super().__init__(options, context)
@@ -280,7 +287,7 @@ class HintTerm(LossTerm):
 
     title = "Feature hint (FitNets)"
     weight: float = option(0.0, "FitNets hint: a learned projector maps the student embedding to the teacher's.",
-                           low=0.0)
+                           low=0.0, high=MAX_LOSS_WEIGHT)
     distance: str = option("cosine", "Distance between projected student and teacher embeddings.",
                            choices=("mse", "cosine"))
 
@@ -316,8 +323,9 @@ class ContrastiveTerm(LossTerm):
 
     title = "Contrastive (InfoNCE)"
     weight: float = option(0.0, "Symmetric InfoNCE aligning student and teacher embeddings of the same sample.",
-                           low=0.0)
-    temperature: float = option(0.07, "Temperature of the similarity logits.", low=0.0, low_open=True)
+                           low=0.0, high=MAX_LOSS_WEIGHT)
+    # 0.07 is CLIP's starting value, and CLIP keeps its learned temperature at 0.01 or above.
+    temperature: float = option(0.07, "Temperature of the similarity logits.", low=0.01, high=10.0)
     dim: int = option(128, "Size of the shared projection space.", low=1, high=MAX_WIDTH)
 
     def __init__(self, options: Any, context: ObjectiveContext):
@@ -340,9 +348,10 @@ class RelationalTerm(LossTerm):
     """RKD: distance_weight * distance term + angle_weight * angle term, on the embeddings."""
 
     title = "Relational (RKD)"
-    weight: float = option(0.0, "Relational KD: match pairwise distances and triplet angles of embeddings.", low=0.0)
-    distance_weight: float = option(25.0, "Weight of the RKD distance part.", low=0.0)
-    angle_weight: float = option(50.0, "Weight of the RKD angle part.", low=0.0)
+    weight: float = option(0.0, "Relational KD: match pairwise distances and triplet angles of embeddings.", low=0.0,
+                           high=MAX_LOSS_WEIGHT)
+    distance_weight: float = option(25.0, "Weight of the RKD distance part.", low=0.0, high=MAX_LOSS_WEIGHT)
+    angle_weight: float = option(50.0, "Weight of the RKD angle part.", low=0.0, high=MAX_LOSS_WEIGHT)
 
     @classmethod
     def symbol(cls, options: Any) -> str:
@@ -368,7 +377,7 @@ class AdversarialTerm(LossTerm):
 
     title = "Adversarial alignment"
     weight: float = option(0.0, "A discriminator tells teacher from student embeddings; the student learns to fool it.",
-                           low=0.0)
+                           low=0.0, high=MAX_LOSS_WEIGHT)
     hidden: int = option(128, "Hidden width of the modality discriminator.", low=1, high=MAX_WIDTH)
 
     def __init__(self, options: Any, context: ObjectiveContext):
@@ -426,7 +435,8 @@ class ReconstructionTerm(LossTerm):
     """MSE of a decoder from the student embedding to the teacher embedding or to the student's own image."""
 
     title = "Reconstruction"
-    weight: float = option(0.0, "A decoder rebuilds the target from the student embedding (MSE).", low=0.0)
+    weight: float = option(0.0, "A decoder rebuilds the target from the student embedding (MSE).", low=0.0,
+                           high=MAX_LOSS_WEIGHT)
     target: str = option("teacher_embedding", "What the decoder reconstructs.",
                          choices=("teacher_embedding", "input_image"))
     field: str = option("image", "Student image field reconstructed when target = input_image.")
@@ -469,15 +479,18 @@ class ReconstructionTerm(LossTerm):
 
 
 def _active_terms(loss_cfg: Any) -> list[tuple[str, Any]]:
-    """(name, term config) of the terms with weight > 0, in registry order; a negative weight is an error."""
+    """(name, term config) of the terms with weight > 0, in registry order; a weight outside its declared
+    bounds (negative, too large) is an error, also for a term it leaves out."""
     active = []
     for name in LOSSES:
         term_cfg = getattr(loss_cfg, name, None)
         if term_cfg is None:
             continue
-        if term_cfg.weight < 0:
+        weight_declaration = next(f for f in dataclasses.fields(LOSSES[name].Options) if f.name == "weight")
+        problem = option_problem(term_cfg.weight, weight_declaration.metadata)
+        if problem:
             key = f"loss.{name}.weight"
-            raise ConfigError(f"{key} must be 0 (off) or above, got {term_cfg.weight}", key)
+            raise ConfigError(f"{key} {problem}", key)
         if term_cfg.weight > 0:
             active.append((name, term_cfg))
     return active

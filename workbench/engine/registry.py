@@ -24,7 +24,7 @@ import importlib
 import inspect
 from typing import Any, Callable, TypeVar
 
-from workbench.config import FIELD_KINDS, option
+from workbench.config import FIELD_KINDS, MAX_LOSS_WEIGHT, option
 from workbench.errors import ConfigError
 
 
@@ -107,7 +107,7 @@ def _declared_options(cls: type, name: str) -> type:
         delattr(cls, attribute)  # an nn.Module attribute of that name would shadow the options
     if not any(attribute == "weight" for attribute, _, _ in declared):
         summary = (inspect.getdoc(cls) or name).strip().splitlines()[0]
-        declared.insert(0, ("weight", float, option(0.0, summary, low=0.0)))
+        declared.insert(0, ("weight", float, option(0.0, summary, low=0.0, high=MAX_LOSS_WEIGHT)))
     for attribute, hint, spec in declared:
         if isinstance(spec.default, (list, dict)):
             raise TypeError(f"loss term {name!r}: option {attribute!r} must be a number, a string or true/false")
