@@ -24,6 +24,10 @@ from workbench.errors import ConfigError
 
 # The kinds of dataset field (and of encoder input); the data layer and the encoder registry use these.
 FIELD_KINDS = ("image", "text", "audio", "array")
+# The networks of a run, in the order every table, plot and file lists them. A config describes the first two
+# ([teacher], [student]); the baseline is the student's architecture trained without distillation.
+NETS = ("teacher", "student", "baseline")
+CONFIGURED_NETS = ("teacher", "student")
 # The tasks of workbench.engine.tasks (kept here as names: validating a config imports no torch).
 TASKS = ("classification", "vqa", "segmentation")
 # Upper bounds that keep a value meaningful and its memory finite; a network that is still too big
@@ -397,7 +401,7 @@ def validate(cfg: ExperimentConfig) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     for section in SECTIONS:
         _validate_fields(getattr(cfg, section), section, issues)
-    for net_name in ("teacher", "student"):
+    for net_name in CONFIGURED_NETS:
         _validate_network(getattr(cfg, net_name), net_name, issues)
     for key, text in (("data.root", cfg.data.root), ("teacher.checkpoint", cfg.teacher.checkpoint),
                       ("train.runs_dir", cfg.train.runs_dir), ("train.name", cfg.train.name)):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.config import ExperimentConfig, config_to_toml
+from workbench.config import NETS, ExperimentConfig, config_to_toml
 from workbench.data import check_dataset
 from workbench.engine import distributed
 from workbench.engine.distributed import DistributedContext
@@ -27,8 +27,6 @@ from workbench.engine.runs import RunRecord, list_runs
 
 from test_trainer import tiny_dataset  # noqa: F401 (a fixture)
 from tiny_runs import tiny_config
-
-NETS = ("teacher", "student", "baseline")
 
 
 @pytest.fixture

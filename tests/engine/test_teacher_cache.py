@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import torch
 
+from workbench.config import NETS
 from workbench.engine.models import NetworkOutput
 from workbench.engine.teacher_cache import TeacherOutputCache
 from workbench.engine.trainer import Trainer
 
 from test_trainer import tiny_dataset  # noqa: F401 (a fixture)
 from tiny_runs import tiny_config
-
-NETS = ("teacher", "student", "baseline")
 
 
 def _metrics(summary: dict) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.config import ExperimentConfig
+from workbench.config import NETS, ExperimentConfig
 from workbench.engine import losses
 from workbench.engine.checkpoint import load_checkpoint
 from workbench.engine.hooks import HOOKS, Callback
@@ -24,8 +24,6 @@ from workbench.engine.trainer import Trainer, TrainingDiverged
 from workbench.errors import ConfigError, WorkbenchError
 
 from tiny_runs import tiny_config, write_tiny_dataset
-
-NETS = ("teacher", "student", "baseline")
 
 
 @pytest.fixture(scope="session")

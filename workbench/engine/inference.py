@@ -16,15 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.config import MAX_TEXT_BYTES
+from workbench.config import MAX_TEXT_BYTES, NETS
 from workbench.data.dataset import collate_batch
 from workbench.data.preprocessing import Preprocessing
 from workbench.data.text import PAD_ID, read_text_file
 from workbench.engine.device import cpu_threads
 from workbench.engine.runs import RunRecord, load_network
 from workbench.errors import WorkbenchError
-
-NETS = ("teacher", "student", "baseline")
 
 
 def raw_value(preprocessing: Preprocessing, field: str, value: Any) -> Any:

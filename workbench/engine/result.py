@@ -20,9 +20,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from workbench.config import NETS
 from workbench.engine.stats import describe_gain
 
-NETS = ("teacher", "student", "baseline")
 SELECTIONS = ("best", "last")
 METRICS = ("val_accuracy", "val_macro_f1", "val_loss", "val_miou")
 METRIC_LABELS = {"val_accuracy": "val accuracy", "val_macro_f1": "val macro-F1", "val_loss": "val loss",

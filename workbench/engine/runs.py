@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from workbench.atomic import atomic_open, atomic_write_json, atomic_write_text, write_error
-from workbench.config import ExperimentConfig, config_from_dict, config_to_dict
+from workbench.config import NETS, ExperimentConfig, config_from_dict, config_to_dict
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint
 from workbench.engine.hooks import EventListener
 from workbench.errors import WorkbenchError
@@ -277,7 +277,7 @@ def load_network(run_dir: str | Path, net: str = "student", which: str = "best")
     from workbench.engine.tasks import get_task
 
     record = RunRecord.open(run_dir)
-    if net not in ("teacher", "student", "baseline"):
+    if net not in NETS:
         raise WorkbenchError(f"Unknown network '{net}': use teacher, student or baseline.")
     config = record.config_with_plugins()
     class_names = list(record.summary.get("class_names") or [])

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 
 from workbench.atomic import atomic_write_json, atomic_write_text
 from workbench.config import (ExperimentConfig, apply_overrides, check, config_from_dict, config_to_dict, load_config,
-                              save_config)
+                              NETS, save_config)
 from workbench.engine.runs import create_run_dir
 from workbench.engine.stats import describe_values, pooled_test
 from workbench.errors import ConfigError, WorkbenchError
@@ -36,7 +36,6 @@ STUDY_FILE = "study.json"
 SELECTION = "best"
 SAMPLERS = ("grid", "random", "tpe")
 SEED_KEY = "train.seed"
-NETS = ("teacher", "student", "baseline")
 # Config keys that leave the teacher stage unchanged: trials that differ only in these (and share a
 # seed) may reuse one trained teacher (the trainer checks the data settings and the seed again).
 STUDENT_SIDE_PREFIXES = ("loss.", "student.")

@@ -44,7 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from workbench.atomic import atomic_write_json, remove_leftover_temp_files
-from workbench.config import ExperimentConfig, check, config_to_dict, save_config
+from workbench.config import CONFIGURED_NETS, NETS, ExperimentConfig, check, config_to_dict, save_config
 from workbench.data import check_dataset, collate_batch, make_loader, prepare_data
 from workbench.engine import distributed
 from workbench.engine.budget import check_fits_memory
@@ -693,7 +693,7 @@ class Trainer:
             validated["teacher"] = self._teacher_val["teacher"]
         teacher_preds = self.task.predictions(validated["teacher"])
         metrics = {}
-        for net in ("teacher", "student", "baseline"):
+        for net in NETS:
             if net in validated:
                 metrics[net] = dict(validated[net]["metrics"])
                 if net != "teacher":
@@ -878,7 +878,7 @@ def _versions() -> dict[str, str]:
 
 def _check_fields(cfg: ExperimentConfig, fields: dict[str, Any]) -> None:
     """An unknown field in a network's list is a user error, named before any preprocessing is fitted."""
-    for net in ("teacher", "student"):
+    for net in CONFIGURED_NETS:
         for name in getattr(cfg, net).fields:
             if name not in fields:
                 raise ConfigError(f"{net}.fields: the dataset has no field '{name}'. Its fields: "

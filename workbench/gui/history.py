@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-NETS = ("teacher", "student", "baseline")
 EMA_BLOCK = 64  # block length of the vectorised EMA; keeps beta**-i far from overflow for beta >= 0.01
 
 

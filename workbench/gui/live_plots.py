@@ -23,10 +23,11 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from workbench.assets import network_colour, series_colour, term_colours, ui_colour
+from workbench.config import NETS
 from workbench.engine.result import result_header, run_result, summary_from_events
 from workbench.engine.runs import RunRecord
 from workbench.errors import WorkbenchError
-from workbench.gui.history import NETS, RunHistory, ema
+from workbench.gui.history import RunHistory, ema
 from workbench.gui.plotting import legend_beside
 
 REDRAW_HZ = 20

@@ -29,8 +29,9 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from workbench.assets import network_colour, run_colours, ui_colour
 from workbench.atomic import atomic_write_text
+from workbench.config import NETS
 from workbench.engine.metrics import confusion_matrix
-from workbench.engine.result import METRIC_LABELS, NETS, RunResult, format_gain, run_result
+from workbench.engine.result import METRIC_LABELS, RunResult, format_gain, run_result
 from workbench.engine.runs import RunRecord
 from workbench.engine.stats import describe_gain
 from workbench.errors import WorkbenchError

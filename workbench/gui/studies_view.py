@@ -21,8 +21,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
                                QVBoxLayout, QWidget)
 
 from workbench.assets import run_colours, series_colour, ui_colour
+from workbench.config import NETS
 from workbench.engine.stats import describe_gain, format_p
-from workbench.engine.study import NETS, STUDY_FILE, list_studies
+from workbench.engine.study import STUDY_FILE, list_studies
 from workbench.gui import plotting  # noqa: F401  (the app's plot look: white background)
 
 POLL_MS = 1000

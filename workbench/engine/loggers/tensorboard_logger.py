@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import tomli_w
 
+from workbench.config import NETS
 from workbench.engine.loggers.images import confusion_image, gallery_image, gallery_samples
 from workbench.engine.loggers.scalars import finite_scalars
 from workbench.engine.metrics import confusion_matrix
@@ -26,7 +27,6 @@ from workbench.engine.metrics import confusion_matrix
 GALLERY_IMAGES = 16
 # The projector's files are text (tensors.tsv): past this many samples only an even spread of them is written.
 PROJECTOR_SAMPLES = 2000
-_NETS = ("teacher", "student", "baseline")
 
 
 class TensorBoardBackend:
@@ -144,7 +144,7 @@ class TensorBoardBackend:
             keep = np.linspace(0, keep.size - 1, PROJECTOR_SAMPLES).round().astype(np.int64)
         metadata = [self._class_names[int(label)] for label in labels[keep]]
         writer = self._writer(stage, payload["step"])
-        for net in _NETS:
+        for net in NETS:
             embedding = predictions.get(f"{net}_embedding")
             if embedding is not None:
                 writer.add_embedding(embedding[keep], metadata=metadata, tag=f"{net}_embedding",

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.assets import html_colour, ui_colour
-from workbench.config import ConfigIssue, ExperimentConfig, default_config
+from workbench.config import CONFIGURED_NETS, ConfigIssue, ExperimentConfig, default_config
 from workbench.data.scan import detect_task
 from workbench.gui.forms import DataclassForm, ValueEditor
 from workbench.gui.overview import DatasetOverview, inspect_dataset
@@ -351,7 +351,7 @@ class DataPanel(QWidget):
         if not overview.report.trainable:
             issues.append(ConfigIssue("data.root", f"The dataset cannot train: {overview.report.advice}"))
         fields = overview.report.index.fields
-        for net in ("teacher", "student"):
+        for net in CONFIGURED_NETS:
             for name in getattr(self.config, net).fields:
                 if name not in fields:
                     issues.append(ConfigIssue(f"{net}.fields", f"The dataset has no field '{name}' "
@@ -479,11 +479,11 @@ class DataPanel(QWidget):
                 all(name in report.index.fields for name in chosen):
             return False
         defaults = default_config(report)
-        for net in ("teacher", "student"):
+        for net in CONFIGURED_NETS:
             getattr(self.config, net).fields = getattr(defaults, net).fields
             getattr(self.config, net).encoders = getattr(defaults, net).encoders
         if report.task == "segmentation":  # its decoder width, kept narrow (see config.default_config)
-            for net in ("teacher", "student"):
+            for net in CONFIGURED_NETS:
                 getattr(self.config, net).fusion_hidden = getattr(defaults, net).fusion_hidden
         if "val_miou" in (defaults.train.early_stopping_metric, self.config.train.early_stopping_metric):
             self.config.train.early_stopping_metric = defaults.train.early_stopping_metric  # mIoU: segmentation only

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from workbench.assets import html_colour
 from workbench.config import (
+    CONFIGURED_NETS,
     ENCODER_TRAINING,
     MAX_LR_SCALE,
     ConfigIssue,
@@ -53,7 +54,7 @@ NETWORK_OPTIONS = ["fusion", "fusion_hidden", "embed_dim", "dropout"]
 def count_network_parameters(config: ExperimentConfig, input_specs: dict, num_classes: int) -> dict[str, Any]:
     """{"teacher": int or error message, "student": ...}; runs in a pool thread."""
     counts: dict[str, Any] = {}
-    for name in ("teacher", "student"):
+    for name in CONFIGURED_NETS:
         try:
             network = _build_without_memory(getattr(config, name), input_specs, num_classes, name,
                                             get_task(config.data.task).spatial)

@@ -12,10 +12,9 @@ from functools import cached_property
 
 import numpy as np
 
+from workbench.config import NETS
 from workbench.engine.metrics import segmentation_metrics
 from workbench.engine.tasks import IGNORE_INDEX, per_image_iou
-
-NETS = ("teacher", "student", "baseline")
 
 
 def is_mask_set(arrays: dict[str, np.ndarray]) -> bool:

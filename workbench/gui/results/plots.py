@@ -11,8 +11,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont
 
 from workbench.assets import class_colour, network_colour, ui_colour
+from workbench.config import NETS
 from workbench.gui.plotting import legend_beside
-from workbench.gui.results.selection import NETS
 
 _MAX_TICK_CHARS = 10
 _MAX_CELL_LABELS = 15  # class count up to which each confusion cell shows its number

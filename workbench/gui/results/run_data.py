@@ -15,12 +15,12 @@ import numpy as np
 from workbench.data.index import FieldInfo
 from workbench.data.preprocessing import Preprocessing
 from workbench.data.text import read_text_file
-from workbench.config import MAX_TEXT_BYTES, config_to_dict
+from workbench.config import MAX_TEXT_BYTES, NETS, config_to_dict
 from workbench.engine.result import RunResult, run_result
 from workbench.engine.runs import RunRecord, list_runs
 from workbench.errors import WorkbenchError
 from workbench.gui.results.masks import MaskSet, is_mask_set
-from workbench.gui.results.selection import NETS, PredictionSet
+from workbench.gui.results.selection import PredictionSet
 
 
 @dataclass

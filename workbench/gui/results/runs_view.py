@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.assets import run_palette
-from workbench.config import config_from_dict
+from workbench.config import NETS, config_from_dict
 from workbench.engine.stats import describe_gain
 from workbench.gui.plotting import legend_beside
 from workbench.gui.jobs import JobView
@@ -283,7 +283,7 @@ class RunsView(JobView):
         for row in rows:
             cells = [(row.name, row.name), (row.date, row.date), (row.dataset, row.dataset),
                      (row.teacher_fields, row.teacher_fields), (row.student_fields, row.student_fields)]
-            best = {net: row.result.net("best", net) for net in ("teacher", "student", "baseline")}
+            best = {net: row.result.net("best", net) for net in NETS}
             accuracy = {net: value.accuracy if value else None for net, value in best.items()}
             cells += [(_percent(accuracy[net]), _sort_number(accuracy[net])) for net in accuracy]
             for selection in ("best", "last"):

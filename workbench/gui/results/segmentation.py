@@ -27,10 +27,11 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.assets import class_colour
+from workbench.config import NETS
 from workbench.data.image import decode_uint8
 from workbench.engine.tasks import IGNORE_INDEX
 from workbench.gui.jobs import JobRunner
-from workbench.gui.results.masks import NETS, MaskSet
+from workbench.gui.results.masks import MaskSet
 from workbench.gui.results.plots import GroupedBarPlot
 from workbench.gui.results.run_data import SampleInfo
 

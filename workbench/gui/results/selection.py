@@ -15,9 +15,9 @@ from functools import cached_property
 
 import numpy as np
 
+from workbench.config import NETS
 from workbench.engine.metrics import agreement, macro_f1, recall_at_k, top_k_accuracy
 
-NETS = ("teacher", "student", "baseline")
 
 # Filter name -> label; the order is the order of the gallery's filter box.
 FILTERS = {
