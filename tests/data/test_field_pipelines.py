@@ -16,7 +16,7 @@ import workbench.data.preprocessing as preprocessing_module
 from workbench.data import check_dataset, prepare_data
 from workbench.data.audio import AudioError, LogMel, encode_wav, mel_filterbank, read_audio, resample
 from workbench.data.image import augment_uint8, decode_uint8
-from workbench.data.preprocessing import AudioProcessor, Preprocessing
+from workbench.data.preprocessing import AudioProcessor, Preprocessing, describe_inputs
 from workbench.errors import WorkbenchError
 
 
@@ -161,15 +161,48 @@ def test_prepared_items_have_every_field(tmp_path):
     assert item["sound"].shape == (1, 8, 26)
     assert item["features"].shape == (5,) and item["features"].dtype == torch.float32
     assert isinstance(item["label"], int) and item["index"] == data.train.sample_indices[0]
+    caption_vocabulary = data.preprocessing.processors["caption"].tokenizer.vocab_size
+    note_vocabulary = data.preprocessing.processors["note"].tokenizer.vocab_size
     assert data.preprocessing.input_specs() == {
         "image": {"kind": "image", "channels": 3, "size": 8,
                   "mean": data.preprocessing.processors["image"].mean.flatten().tolist(),
-                  "std": data.preprocessing.processors["image"].std.flatten().tolist()},
-        "caption": {"kind": "text", "vocab_size": data.preprocessing.processors["caption"].tokenizer.vocab_size, "max_length": 32},
-        "note": {"kind": "text", "vocab_size": data.preprocessing.processors["note"].tokenizer.vocab_size, "max_length": 32},
-        "sound": {"kind": "audio", "n_mels": 8, "frames": 26, "sample_rate": 16000},
-        "features": {"kind": "array", "shape": [5]},
+                  "std": data.preprocessing.processors["image"].std.flatten().tolist(),
+                  "input_shape": [3, 8, 8], "dtype": "float32"},
+        "caption": {"kind": "text", "vocab_size": caption_vocabulary, "max_length": 32, "input_shape": [32],
+                    "dtype": "int64"},
+        "note": {"kind": "text", "vocab_size": note_vocabulary, "max_length": 32, "input_shape": [32], "dtype": "int64"},
+        "sound": {"kind": "audio", "n_mels": 8, "frames": 26, "sample_rate": 16000, "input_shape": [1, 8, 26],
+                  "dtype": "float32"},
+        "features": {"kind": "array", "shape": [5], "input_shape": [5], "dtype": "float32"},
     }
+    for name, spec in data.preprocessing.input_specs().items():  # the shape each sample's tensor has
+        assert str(item[name].dtype) == f"torch.{spec['dtype']}", name
+        if spec["kind"] != "text":  # text: at most max_length tokens, padded per batch
+            assert list(item[name].shape) == spec["input_shape"], name
+
+
+def test_described_inputs_are_the_fitted_preprocessing_without_its_statistics(tmp_path):
+    data = prepared_manifest(tmp_path)
+    index, train = data.report.index, data.report.splits["train"]
+    cfg = make_cfg(tmp_path, image_size=8, audio_seconds=0.25, audio_n_mels=8, val_fraction=0.25)
+    described = describe_inputs(index, train, cfg)
+    fitted = data.preprocessing.input_specs()
+    assert described["image"] == {**fitted["image"], "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    assert {name: spec for name, spec in described.items() if name != "image"} == \
+        {name: spec for name, spec in fitted.items() if name != "image"}
+
+
+def test_described_inputs_follow_the_config_and_the_processors(tmp_path, monkeypatch):
+    data = prepared_manifest(tmp_path)
+    index, train = data.report.index, data.report.splits["train"]
+    cfg = make_cfg(tmp_path, image_size=20, audio_seconds=0.25, audio_n_mels=12, text_max_length=5)
+    described = describe_inputs(index, train, cfg)
+    assert described["image"]["input_shape"] == [3, 20, 20]
+    assert described["sound"]["input_shape"][:2] == [1, 12]
+    assert described["caption"]["max_length"] == 5 and described["caption"]["input_shape"] == [5]
+    # A processor that encodes differently is described differently: the description is the processor's.
+    monkeypatch.setattr(preprocessing_module.ImageProcessor, "channels", property(lambda self: 4))
+    assert describe_inputs(index, train, cfg)["image"]["input_shape"] == [4, 20, 20]
 
 
 def test_training_statistics_normalise_the_training_split(tmp_path):

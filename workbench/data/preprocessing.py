@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -107,7 +107,8 @@ class ImageProcessor:
     def spec(self) -> dict[str, Any]:
         # mean/std: what a pretrained backbone needs to undo this normalisation (engine/backbones.py).
         return {"kind": "image", "channels": self.channels, "size": self.size,
-                "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
+                "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist(),
+                "input_shape": [self.channels, self.size, self.size], "dtype": "float32"}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,7 +133,9 @@ class TextProcessor:
         return self.tokenizer.encode(str(raw))
 
     def spec(self) -> dict[str, Any]:
-        return {"kind": "text", "vocab_size": self.tokenizer.vocab_size, "max_length": self.tokenizer.max_length}
+        # input_shape: at its longest; a batch is padded to its own longest text (collate_batch).
+        return {"kind": "text", "vocab_size": self.tokenizer.vocab_size, "max_length": self.tokenizer.max_length,
+                "input_shape": [self.tokenizer.max_length], "dtype": "int64"}
 
     def to_dict(self) -> dict[str, Any]:
         return {"tokenizer": self.tokenizer.to_dict()}
@@ -172,7 +175,8 @@ class AudioProcessor:
         self.std = max(float(spectra.std()), _MIN_STD) if spectra.numel() > 1 else 1.0
 
     def spec(self) -> dict[str, Any]:
-        return {"kind": "audio", "n_mels": self.mel.n_mels, "frames": self.mel.frames, "sample_rate": self.mel.sample_rate}
+        return {"kind": "audio", "n_mels": self.mel.n_mels, "frames": self.mel.frames, "sample_rate": self.mel.sample_rate,
+                "input_shape": [1, self.mel.n_mels, self.mel.frames], "dtype": "float32"}
 
     def to_dict(self) -> dict[str, Any]:
         return {"sample_rate": self.mel.sample_rate, "seconds": self.seconds, "n_mels": self.mel.n_mels, "mean": self.mean, "std": self.std}
@@ -221,7 +225,7 @@ class ArrayProcessor:
         self.std = torch.where(std < _MIN_STD, torch.ones_like(std), std).float()
 
     def spec(self) -> dict[str, Any]:
-        return {"kind": "array", "shape": list(self.shape)}
+        return {"kind": "array", "shape": list(self.shape), "input_shape": list(self.shape), "dtype": "float32"}
 
     def to_dict(self) -> dict[str, Any]:
         return {"shape": list(self.shape), "mean": self.mean.tolist(), "std": self.std.tolist()}
@@ -234,6 +238,32 @@ class ArrayProcessor:
 _PROCESSORS = {"image": ImageProcessor, "text": TextProcessor, "audio": AudioProcessor, "array": ArrayProcessor}
 
 
+def new_processor(index: DatasetIndex, field: str, train_indices: Iterable[int], data_cfg: Any) -> Any:
+    """A field's processor as the config sets it up, before its statistics are fitted (images,
+    audio and arrays: mean 0, std 1). A text field's tokenizer is fitted here: its vocabulary
+    is part of what the networks are built for."""
+    info = index.fields[field]
+    if info.kind == "text":
+        texts = (index.text(index.samples[i], field) for i in train_indices)
+        return TextProcessor(Tokenizer.fit(texts, data_cfg.text_max_length, data_cfg.text_lowercase, data_cfg.text_nfkc,
+                                           data_cfg.text_min_freq, data_cfg.text_max_vocab))
+    if info.kind == "image":
+        channels = 1 if info.grayscale else 3
+        return ImageProcessor(data_cfg.image_size, info.grayscale, [0.0] * channels, [1.0] * channels,
+                              data_cfg.max_image_pixels)
+    if info.kind == "audio":
+        return AudioProcessor(data_cfg.audio_sample_rate, data_cfg.audio_seconds, data_cfg.audio_n_mels)
+    return ArrayProcessor(info.shape or ())
+
+
+def describe_inputs(index: DatasetIndex, train_indices: list[int], data_cfg: Any) -> dict[str, dict[str, Any]]:
+    """What each field's network input will be under ``data_cfg``: ``Preprocessing.input_specs()``
+    of the preprocessing that training would fit, without fitting the statistics (no image or
+    audio is decoded; an image's mean and std read 0 and 1). Cheap enough to repeat while a
+    user edits the config; parameter counts and memory estimates need nothing more."""
+    return {name: new_processor(index, name, train_indices, data_cfg).spec() for name in index.fields}
+
+
 class Preprocessing:
     """The fitted state of every field; ``encode`` turns one raw input into the tensor a network sees."""
 
@@ -244,25 +274,7 @@ class Preprocessing:
 
     @classmethod
     def fit(cls, index: DatasetIndex, train_indices: list[int], data_cfg: Any, seed: int = 0) -> Preprocessing:
-        processors: dict[str, Any] = {}
-        for name, info in index.fields.items():
-            if info.kind == "text":
-                texts = (index.text(index.samples[i], name) for i in train_indices)
-                tokenizer = Tokenizer.fit(
-                    texts,
-                    data_cfg.text_max_length,
-                    data_cfg.text_lowercase,
-                    data_cfg.text_nfkc,
-                    data_cfg.text_min_freq,
-                    data_cfg.text_max_vocab,
-                )
-                processors[name] = TextProcessor(tokenizer)
-            elif info.kind == "image":
-                processors[name] = ImageProcessor(data_cfg.image_size, info.grayscale, [0.0], [1.0], data_cfg.max_image_pixels)
-            elif info.kind == "audio":
-                processors[name] = AudioProcessor(data_cfg.audio_sample_rate, data_cfg.audio_seconds, data_cfg.audio_n_mels)
-            else:
-                processors[name] = ArrayProcessor(info.shape or ())
+        processors = {name: new_processor(index, name, train_indices, data_cfg) for name in index.fields}
         # The cache is shared before fitting, so that files decoded for the statistics are reused by the first epoch.
         fitted = cls(dict(index.fields), processors, data_cfg.cache_mb)
         subset = train_indices

@@ -144,16 +144,7 @@ def _build(make: Any, key: str) -> nn.Module:
 def _meta_batch(input_specs: dict[str, dict[str, Any]], batch_size: int) -> dict[str, torch.Tensor]:
     batch = {}
     for name, spec in input_specs.items():
-        kind = spec["kind"]
-        if kind == "image":
-            shape, dtype = (spec["channels"], spec["size"], spec["size"]), torch.float32
-        elif kind == "text":
-            shape, dtype = (spec["max_length"],), torch.int64
-        elif kind == "audio":
-            shape, dtype = (1, spec["n_mels"], spec["frames"]), torch.float32
-        else:
-            shape, dtype = tuple(spec["shape"]), torch.float32
-        batch[name] = torch.empty((batch_size, *shape), dtype=dtype, device="meta")
+        batch[name] = torch.empty((batch_size, *spec["input_shape"]), dtype=getattr(torch, spec["dtype"]), device="meta")
     return batch
 
 

@@ -195,18 +195,8 @@ def export_metadata(run_dir: Path, net: str, which: str, fmt: str, fields: list[
                     class_names: list[str], verification: dict[str, Any]) -> dict[str, Any]:
     """The JSON written beside an exported model: how to feed it and read its output."""
     specs = preprocessing.input_specs()
-    inputs = []
-    for field in fields:
-        spec = specs[field]
-        if spec["kind"] == "text":
-            shape, dtype = ["batch", spec["max_length"]], "int64"
-        elif spec["kind"] == "image":
-            shape, dtype = ["batch", spec["channels"], spec["size"], spec["size"]], "float32"
-        elif spec["kind"] == "audio":
-            shape, dtype = ["batch", 1, spec["n_mels"], spec["frames"]], "float32"
-        else:
-            shape, dtype = ["batch", *spec["shape"]], "float32"
-        inputs.append({"name": field, "kind": spec["kind"], "dtype": dtype, "shape": shape})
+    inputs = [{"name": field, "kind": specs[field]["kind"], "dtype": specs[field]["dtype"],
+               "shape": ["batch", *specs[field]["input_shape"]]} for field in fields]
     full = preprocessing.to_dict()
     vocabulary = {field: full["fields"][field]["state"]["tokenizer"]["vocabulary"]
                   for field in fields if specs[field]["kind"] == "text"}

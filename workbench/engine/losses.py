@@ -55,7 +55,7 @@ def objective_context(
     spec = input_specs.get(field)
     image_shape = None
     if field in student.fields and spec is not None and spec["kind"] == "image":
-        image_shape = (spec["channels"], spec["size"], spec["size"])
+        image_shape = tuple(spec["input_shape"])
     teacher_dim = teacher.embed_dim if teacher is not None else None
     return ObjectiveContext(num_classes, teacher_dim, student.embed_dim, image_shape,
                             getattr(student, "map_channels", None), getattr(teacher, "map_channels", None))

@@ -2,12 +2,10 @@
 
 ``inspect_dataset`` runs the data layer's check and adds what only the app needs: token
 counts per caption for the histogram, a few decoded thumbnails for the preview grid, and
-cheap network input specs for live parameter counts.
-
-Input specs, decided here: fitting the full preprocessing (image statistics) is too slow to
-repeat while a user edits, and parameter counts do not depend on statistics. Shapes come
-from the config (image size, audio settings), the scan (array shapes, grayscale) and, for
-text, the vocabulary fitted on the training captions exactly as the trainer will fit it.
+the networks' input specs for live parameter counts. Those come from the data layer's
+processors (``data.preprocessing.describe_inputs``): the preprocessing training would fit,
+without its statistics, which are too slow to fit while a user edits and which parameter
+counts do not depend on.
 """
 
 from __future__ import annotations
@@ -19,9 +17,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from workbench.data.audio import LogMel
 from workbench.data.check import DatasetReport, check_dataset
-from workbench.data.text import Tokenizer, split_tokens
+from workbench.data.preprocessing import describe_inputs
+from workbench.data.text import split_tokens
 
 PREVIEW_SAMPLES = 8
 THUMBNAIL_SIZE = 96
@@ -57,28 +55,8 @@ def inspect_dataset(root: str | Path, data_cfg: Any, seed: int) -> DatasetOvervi
                                          data_cfg.text_nfkc)) for i in used], dtype=np.int64)
         for name in text_fields
     }
-    return DatasetOverview(report, estimate_input_specs(report, data_cfg), text_lengths, _previews(report))
-
-
-def estimate_input_specs(report: DatasetReport, data_cfg: Any) -> dict[str, dict[str, Any]]:
-    index = report.index
-    train = report.splits.get("train", [])
-    specs: dict[str, dict[str, Any]] = {}
-    for name, info in index.fields.items():
-        if info.kind == "image":
-            specs[name] = {"kind": "image", "channels": 1 if info.grayscale else 3, "size": data_cfg.image_size}
-        elif info.kind == "text":
-            tokenizer = Tokenizer.fit((index.text(index.samples[i], name) for i in train), data_cfg.text_max_length,
-                                      data_cfg.text_lowercase, data_cfg.text_nfkc, data_cfg.text_min_freq,
-                                      data_cfg.text_max_vocab)
-            specs[name] = {"kind": "text", "vocab_size": tokenizer.vocab_size, "max_length": tokenizer.max_length}
-        elif info.kind == "audio":
-            mel = LogMel(data_cfg.audio_sample_rate, data_cfg.audio_seconds, data_cfg.audio_n_mels)
-            specs[name] = {"kind": "audio", "n_mels": mel.n_mels, "frames": mel.frames,
-                           "sample_rate": mel.sample_rate}
-        else:
-            specs[name] = {"kind": "array", "shape": list(info.shape or ())}
-    return specs
+    input_specs = describe_inputs(index, report.splits.get("train", []), data_cfg)
+    return DatasetOverview(report, input_specs, text_lengths, _previews(report))
 
 
 def _previews(report: DatasetReport) -> list[PreviewSample]:
