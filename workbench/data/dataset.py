@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from workbench.data.check import DatasetReport, check_dataset
 from workbench.data.index import DatasetIndex, FieldInfo
 from workbench.data.image import draw_geometry
 from workbench.data.masks import read_mask, resize_mask, shift_mask
+from workbench.data.hf_tokenizer import TokenizerChoice
 from workbench.data.preprocessing import ImageProcessor, Preprocessing
 from workbench.data.text import PAD_ID
 from workbench.errors import WorkbenchError
@@ -146,13 +147,15 @@ class PreparedData:
 
 
 def prepare_data(data_cfg: Any, seed: int, report: DatasetReport | None = None,
-                 fields: Collection[str] | None = None) -> PreparedData:
+                 fields: Collection[str] | None = None,
+                 tokenizers: Mapping[str, TokenizerChoice] | None = None) -> PreparedData:
     """Check the dataset (unless ``report`` is given), fit preprocessing on train, build the datasets.
 
     ``fields`` (default: all) limits the preprocessing, the datasets and ``PreparedData.fields`` to the
     fields the networks read, so that e.g. an unused audio field's spectrograms are never computed.
     Each field's preprocessing is fitted on its own, so a field's fitted state does not depend on
-    which other fields are used.
+    which other fields are used. ``tokenizers`` names the text fields read with a Hugging Face tokenizer
+    (see ``Preprocessing.fit``).
     """
     if report is None:
         report = check_dataset(data_cfg.root, data_cfg, seed)
@@ -166,7 +169,7 @@ def prepare_data(data_cfg: Any, seed: int, report: DatasetReport | None = None,
                                  f"its fields: {', '.join(index.fields) or 'none'}")
         # A view of the index with only the used fields: the samples (and their values) are shared.
         index = dataclasses.replace(index, fields={name: info for name, info in index.fields.items() if name in fields})
-    preprocessing = Preprocessing.fit(index, report.splits["train"], data_cfg, seed)
+    preprocessing = Preprocessing.fit(index, report.splits["train"], data_cfg, seed, tokenizers)
     class_names = list(index.target_names or index.class_names)
 
     def build(split: str, augment: bool = False) -> PairedDataset:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -14,6 +15,7 @@ from PIL import Image
 
 from workbench.atomic import atomic_write_json
 from workbench.data.audio import LogMel, read_audio
+from workbench.data.hf_tokenizer import TOKENIZERS_FOLDER, HuggingFaceTextProcessor, TokenizerChoice, folder_name
 from workbench.data.image import Geometry, augment_uint8, decode_uint8
 from workbench.data.index import DatasetIndex, FieldInfo
 from workbench.data.text import Tokenizer
@@ -238,11 +240,15 @@ class ArrayProcessor:
 _PROCESSORS = {"image": ImageProcessor, "text": TextProcessor, "audio": AudioProcessor, "array": ArrayProcessor}
 
 
-def new_processor(index: DatasetIndex, field: str, train_indices: Iterable[int], data_cfg: Any) -> Any:
+def new_processor(index: DatasetIndex, field: str, train_indices: Iterable[int], data_cfg: Any,
+                  tokenizer: TokenizerChoice | None = None) -> Any:
     """A field's processor as the config sets it up, before its statistics are fitted (images,
     audio and arrays: mean 0, std 1). A text field's tokenizer is fitted here: its vocabulary
-    is part of what the networks are built for."""
+    is part of what the networks are built for; with ``tokenizer`` (an ``hf_text`` encoder reads
+    the field) it is that Hugging Face tokenizer instead."""
     info = index.fields[field]
+    if info.kind == "text" and tokenizer is not None:
+        return HuggingFaceTextProcessor.create(tokenizer, data_cfg.text_max_length)
     if info.kind == "text":
         texts = (index.text(index.samples[i], field) for i in train_indices)
         return TextProcessor(Tokenizer.fit(texts, data_cfg.text_max_length, data_cfg.text_lowercase, data_cfg.text_nfkc,
@@ -256,12 +262,14 @@ def new_processor(index: DatasetIndex, field: str, train_indices: Iterable[int],
     return ArrayProcessor(info.shape or ())
 
 
-def describe_inputs(index: DatasetIndex, train_indices: list[int], data_cfg: Any) -> dict[str, dict[str, Any]]:
+def describe_inputs(index: DatasetIndex, train_indices: list[int], data_cfg: Any,
+                    tokenizers: Mapping[str, TokenizerChoice] | None = None) -> dict[str, dict[str, Any]]:
     """What each field's network input will be under ``data_cfg``: ``Preprocessing.input_specs()``
     of the preprocessing that training would fit, without fitting the statistics (no image or
     audio is decoded; an image's mean and std read 0 and 1). Cheap enough to repeat while a
     user edits the config; parameter counts and memory estimates need nothing more."""
-    return {name: new_processor(index, name, train_indices, data_cfg).spec() for name in index.fields}
+    return {name: new_processor(index, name, train_indices, data_cfg, (tokenizers or {}).get(name)).spec()
+            for name in index.fields}
 
 
 class Preprocessing:
@@ -273,15 +281,19 @@ class Preprocessing:
         self.set_cache_budget(cache_mb)
 
     @classmethod
-    def fit(cls, index: DatasetIndex, train_indices: list[int], data_cfg: Any, seed: int = 0) -> Preprocessing:
-        processors = {name: new_processor(index, name, train_indices, data_cfg) for name in index.fields}
+    def fit(cls, index: DatasetIndex, train_indices: list[int], data_cfg: Any, seed: int = 0,
+            tokenizers: Mapping[str, TokenizerChoice] | None = None) -> Preprocessing:
+        """``tokenizers``: text fields tokenized by a Hugging Face tokenizer instead of a vocabulary fitted on the
+        training split."""
+        processors = {name: new_processor(index, name, train_indices, data_cfg, (tokenizers or {}).get(name))
+                      for name in index.fields}
         # The cache is shared before fitting, so that files decoded for the statistics are reused by the first epoch.
         fitted = cls(dict(index.fields), processors, data_cfg.cache_mb)
         subset = train_indices
         if len(train_indices) > _STATS_SAMPLES:
             subset = sorted(np.random.default_rng(seed).permutation(train_indices)[:_STATS_SAMPLES].tolist())
         for name, processor in processors.items():
-            if not isinstance(processor, TextProcessor):
+            if not isinstance(processor, (TextProcessor, HuggingFaceTextProcessor)):
                 processor.fit([index.samples[i].values[name] for i in subset])
         return fitted
 
@@ -317,22 +329,32 @@ class Preprocessing:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+    def from_dict(cls, data: dict[str, Any], base: Path | None = None) -> Preprocessing:
+        """``base``: the folder of the preprocessing file (where a Hugging Face tokenizer's files were copied)."""
         if data.get("version") != FORMAT_VERSION:
             raise WorkbenchError(f"preprocessing format version {data.get('version')!r} is not supported (expected {FORMAT_VERSION})")
         fields, processors = {}, {}
         for name, entry in data["fields"].items():
             info = FieldInfo.from_dict(entry["info"])
             fields[name] = info
-            processors[name] = _PROCESSORS[info.kind].from_dict(entry["state"])
+            if "hf_tokenizer" in entry["state"]:
+                processors[name] = HuggingFaceTextProcessor.from_dict(entry["state"], base)
+            else:
+                processors[name] = _PROCESSORS[info.kind].from_dict(entry["state"])
         return cls(fields, processors)
 
     def save(self, path: str | Path) -> None:
+        """The JSON file, and a copy of each Hugging Face tokenizer's files in ``tokenizers/<field>/`` beside it."""
+        for name, processor in self.processors.items():
+            if isinstance(processor, HuggingFaceTextProcessor):
+                folder = Path(path).parent / TOKENIZERS_FOLDER / folder_name(name)
+                processor.save_files(folder)
+                processor.folder = folder
         atomic_write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> Preprocessing:
         try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")), Path(path).parent)
         except (OSError, ValueError, KeyError) as exc:
             raise WorkbenchError(f"cannot read preprocessing file {path}: {exc}") from None

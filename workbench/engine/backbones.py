@@ -27,19 +27,10 @@ from torch import nn
 from workbench.engine import encoders  # noqa: F401 - the workbench's own encoders register (and are listed) first
 from workbench.engine.registry import register_encoder
 from workbench.errors import ConfigError
+from workbench.extras import import_extra
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def import_extra(module: str, extra: str) -> Any:
-    """Import an optional library, or raise the one-line error that says how to install it."""
-    try:
-        return importlib.import_module(module)
-    except Exception as error:  # noqa: BLE001 - ImportError, or a broken install failing inside its import
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip(": ")
-        raise ConfigError(f"this encoder needs the optional extra: pip install 'workbench[{extra}]' "
-                          f"({module} did not import: {reason})", "type") from None
 
 
 def load_weights(module: nn.Module, path: str) -> None:

@@ -4,7 +4,9 @@ The exported model takes one tensor per input field, in the order the JSON lists
 and returns ``(logits, probabilities)``. Text fields are token ids padded with 0 to the
 tokenizer's ``max_length`` (a fixed input shape); the vocabulary and the rest of the
 fitted preprocessing are in the JSON, so another program can encode new inputs the
-way the run did. Every export is checked right away: the exported model and the
+way the run did. A field read with a Hugging Face tokenizer (``hf_text``) carries that
+tokenizer's ids plus 1 (0 stays padding; the model makes its attention mask from it), and
+the tokenizer's files are copied beside the export (``<name>-tokenizers/<field>/``). Every export is checked right away: the exported model and the
 checkpoint must give the same logits on the run's validation samples.
 
 ONNX needs the optional extra ``pip install "workbench[onnx]"`` (onnx, onnxscript);
@@ -25,6 +27,7 @@ import torch
 from torch import nn
 
 from workbench.atomic import atomic_write_text
+from workbench.data.hf_tokenizer import ID_OFFSET, HuggingFaceTextProcessor
 from workbench.engine.checkpoint import load_checkpoint
 from workbench.engine.inference import encode_batch, validation_items
 from workbench.engine.runs import RunRecord, load_network
@@ -101,6 +104,7 @@ def export_run(run_dir: Path, fmt: str, net: str = "student", out: Path | None =
             raise WorkbenchError(f"The exported {net} differs from its checkpoint on the validation samples "
                                  f"(largest logit difference {difference:.3g}); the export was removed.")
     sidecar = export_metadata(run_dir, net, which, fmt, fields, preprocessing, class_names, verification)
+    sidecar["tokenizers"] = _export_tokenizers(preprocessing, fields, out)
     sidecar["checkpoint_epoch"] = load_checkpoint(run_dir / sidecar["checkpoint"]).get("epoch")
     # Segmentation models return per-pixel mask logits (batch, classes, H, W); softmax is over dim 1.
     sidecar["task"] = config.data.task
@@ -183,6 +187,21 @@ def _export_onnx(wrapper: ExportWrapper, inputs: tuple[torch.Tensor, ...], field
     tmp.replace(out)
 
 
+def _export_tokenizers(preprocessing: Any, fields: list[str], out: Path) -> dict[str, dict[str, Any]]:
+    """Copy each Hugging Face tokenizer an exported field uses beside the model; what the JSON says of it."""
+    described = {}
+    for field in fields:
+        processor = preprocessing.processors[field]
+        if isinstance(processor, HuggingFaceTextProcessor):
+            folder = out.parent / f"{out.stem}-tokenizers" / field
+            processor.save_files(folder)
+            described[field] = {"source": processor.source, "revision": processor.revision,
+                                "files": str(folder.relative_to(out.parent)), "id_offset": ID_OFFSET,
+                                "use": "ids = tokenizer(text, truncation=True, max_length)['input_ids'] + id_offset, "
+                                       "right-padded with 0"}
+    return described
+
+
 def run_onnx(path: Path, fields: list[str], inputs: tuple[torch.Tensor, ...]) -> list[np.ndarray]:
     """Run an exported ONNX model with onnxruntime: ``[logits, probabilities]``."""
     import onnxruntime
@@ -199,7 +218,7 @@ def export_metadata(run_dir: Path, net: str, which: str, fmt: str, fields: list[
                "shape": ["batch", *specs[field]["input_shape"]]} for field in fields]
     full = preprocessing.to_dict()
     vocabulary = {field: full["fields"][field]["state"]["tokenizer"]["vocabulary"]
-                  for field in fields if specs[field]["kind"] == "text"}
+                  for field in fields if "tokenizer" in full["fields"][field]["state"]}
     return {
         "format": fmt,
         "net": net,

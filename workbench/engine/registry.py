@@ -33,9 +33,8 @@ FUSIONS: dict[str, type] = {}
 LOSSES: dict[str, type] = {}
 
 # In this order: the workbench's own encoders are listed before the library backbones.
-_BUILTIN_MODULES = (
-    "workbench.engine.encoders", "workbench.engine.models", "workbench.engine.backbones", "workbench.engine.losses"
-)
+_BUILTIN_MODULES = ("workbench.engine.encoders", "workbench.engine.models", "workbench.engine.backbones",
+                    "workbench.engine.hf_text", "workbench.engine.losses")
 
 ClassT = TypeVar("ClassT", bound=type)
 

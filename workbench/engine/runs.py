@@ -273,6 +273,7 @@ def load_network(run_dir: str | Path, net: str = "student", which: str = "best")
     ``which`` is best or last. The network is on the CPU, in eval mode.
     """
     from workbench.data.preprocessing import Preprocessing
+    from workbench.engine.hf_text import offline_encoders
     from workbench.engine.models import build_network
     from workbench.engine.tasks import get_task
 
@@ -284,7 +285,8 @@ def load_network(run_dir: str | Path, net: str = "student", which: str = "best")
     if not class_names:
         raise WorkbenchError(f"{record.path} has no class names in summary.json; the run ended before training.")
     preprocessing = Preprocessing.load(record.path / "preprocessing.json")
-    net_cfg = config.teacher if net == "teacher" else config.student
+    net_cfg = offline_encoders(config.teacher if net == "teacher" else config.student, record.path,
+                               "teacher" if net == "teacher" else "student")
     network = build_network(net_cfg, preprocessing.input_specs(), len(class_names), "teacher" if net == "teacher"
                             else "student", get_task(config.data.task).spatial)
     checkpoint = load_checkpoint(record.checkpoint_path(net, which))

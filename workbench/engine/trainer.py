@@ -50,6 +50,7 @@ from workbench.engine import distributed
 from workbench.engine.budget import check_fits_memory
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from workbench.engine.device import autocast, cpu_threads, device_name, grad_scaler, resolve_cpu_threads
+from workbench.engine.hf_text import field_tokenizers, save_architectures
 from workbench.engine.hooks import Callback, CallbackList
 from workbench.engine.loggers import experiment_loggers
 from workbench.engine.losses import Objective, describe_objective, objective_context
@@ -316,7 +317,7 @@ class Trainer:
             _check_fields(cfg, report.index.fields)
         # Only the fields a network reads are fitted and decoded.
         used_fields = {*cfg.teacher.fields, *cfg.student.fields}
-        self.data = data = prepare_data(cfg.data, seed, report, fields=used_fields)
+        self.data = data = prepare_data(cfg.data, seed, report, fields=used_fields, tokenizers=field_tokenizers(cfg))
         previous = self._previous_summary.get("dataset_fingerprint")
         if previous and previous != data.fingerprint:
             raise WorkbenchError(f"The dataset in {cfg.data.root} changed since this run started (its fingerprint "
@@ -349,6 +350,7 @@ class Trainer:
                  **({"meta": samples[i].meta} if samples[i].meta else {})}
                 for i in data.val.sample_indices])
             data.preprocessing.save(self.run_dir / "preprocessing.json")
+            save_architectures(self.run_dir, {"teacher": self.teacher, "student": self.student})
         self._val_loader = make_loader(data.val, cfg.train.batch_size, False, seed, cfg.data.num_workers)
         self._summary_base.update({
             "device": str(self.device), "device_name": device_name(self.device), "precision": cfg.train.precision,

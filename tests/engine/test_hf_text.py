@@ -1,0 +1,181 @@
+"""Hugging Face text encoders, offline: a tiny randomly initialised BERT and a tokenizer made from a word list
+(saved to a local folder, no download) read the caption field with their own tokenizer; a run trains with it,
+keeps a copy of the tokenizer, predicts the same after the model folder is gone, and exports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.cli import main
+from workbench.config import EncoderConfig, check, config_to_toml
+from workbench.data.hf_tokenizer import ID_OFFSET, HuggingFaceTextProcessor, TokenizerChoice
+from workbench.engine.export import export_run
+from workbench.engine.hf_text import HuggingFaceTextEncoder, field_tokenizers
+from workbench.engine.hooks import Callback
+from workbench.engine.inference import Predictor, raw_value
+from workbench.engine.models import parameter_groups
+from workbench.engine.runs import RunRecord
+from workbench.engine.trainer import Trainer
+from workbench.errors import ConfigError
+
+from test_trainer import tiny_dataset  # noqa: F401 (a fixture)
+from tiny_runs import tiny_config
+
+transformers = pytest.importorskip("transformers")
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tiny_dataset, tmp_path_factory):
+    """A 1-layer BERT of width 32 and a word-level tokenizer of the sample's caption words, in a local folder."""
+    words = sorted({word for path in tiny_dataset.rglob("*.txt") for word in path.read_text().lower().split()})
+    vocabulary = SPECIAL + words
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    transformers.BertTokenizer(vocab={token: i for i, token in enumerate(vocabulary)}).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = transformers.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+                                     vocab_size=len(vocabulary), max_position_embeddings=64)
+    transformers.BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_the_models_tokenizer_reads_the_field_and_padding_is_masked(tiny_bert):
+    processor = HuggingFaceTextProcessor.create(TokenizerChoice(str(tiny_bert)), max_length=8)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_bert)
+    ids = processor.encode("a red circle on a checkered backdrop behind it")
+    assert ids.tolist() == [i + ID_OFFSET for i in tokenizer("a red circle on a checkered backdrop behind it",
+                                                             truncation=True, max_length=8)["input_ids"]]
+    assert len(ids) == 8 and ids[0] == tokenizer.cls_token_id + ID_OFFSET  # truncated, special tokens kept
+    spec = processor.spec()
+    assert spec == {"kind": "text", "vocab_size": len(tokenizer) + 1, "max_length": 8, "tokenizer": str(tiny_bert)}
+    for pooling in ("cls", "mean"):
+        encoder = HuggingFaceTextEncoder(spec, model=str(tiny_bert), pretrained=True, pooling=pooling).eval()
+        short, long = processor.encode("a circle"), processor.encode("a dot behind a square")
+        batch = torch.nn.utils.rnn.pad_sequence([short, long], batch_first=True)  # what collate_batch does
+        with torch.no_grad():
+            together, alone = encoder(batch), encoder(short[None])
+        assert together.shape == (2, 32) and encoder.out_dim == 32
+        assert torch.allclose(together[0], alone[0], atol=1e-5), pooling  # padding changes nothing
+
+
+class _Snapshot(Callback):
+    def __init__(self):
+        self.trainer = None
+        self.before: dict[str, torch.Tensor] = {}
+
+    def on_fit_start(self, payload):
+        encoder = self.trainer.teacher.encoders["text"]
+        self.before = {key: value.detach().clone() for key, value in encoder.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def frozen_run(tiny_dataset, tiny_bert, tmp_path_factory):
+    """A run whose teacher reads the captions with the frozen tiny BERT; the model folder is removed afterwards."""
+    model = tmp_path_factory.mktemp("model") / "bert"
+    shutil.copytree(tiny_bert, model)
+    cfg = tiny_config(tiny_dataset, tmp_path_factory.mktemp("runs"), epochs=1)
+    cfg.teacher.encoders["text"] = EncoderConfig("hf_text", {"model": str(model), "pretrained": True,
+                                                             "pooling": "mean"}, train="frozen")
+    snapshot = _Snapshot()
+    trainer = snapshot.trainer = Trainer(check(cfg), callbacks=[snapshot])
+    summary = trainer.fit()
+    assert summary["status"] == "finished" and summary["teacher"]["val_accuracy"] is not None
+    shutil.rmtree(model)  # from now on only the run folder's copy of the tokenizer exists
+    return trainer, snapshot
+
+
+def test_a_frozen_bert_teacher_keeps_its_weights_and_its_run_keeps_the_tokenizer(frozen_run):
+    trainer, snapshot = frozen_run
+    after = trainer.teacher.encoders["text"].state_dict()
+    assert snapshot.before and all(torch.equal(value, after[key]) for key, value in snapshot.before.items())
+    saved = json.loads((trainer.run_dir / "preprocessing.json").read_text())["fields"]["text"]["state"]
+    assert saved["hf_tokenizer"]["files"] == "tokenizers/text" and "tokenizer" not in saved
+    assert (trainer.run_dir / "tokenizers" / "text" / "tokenizer_config.json").is_file()
+
+
+def test_the_reloaded_run_predicts_its_validation_probabilities(frozen_run):
+    trainer, _ = frozen_run
+    predictor = Predictor.from_run(trainer.run_dir)  # the model folder is gone: tokenizer and weights from the run
+    record = RunRecord.open(trainer.run_dir)
+    arrays = record.predictions("student", record.prediction_epochs("student")[-1])
+    for row, sample in enumerate(record.samples()[:4]):
+        raw = {field: raw_value(predictor.preprocessing, field, value) for field, value in sample["values"].items()}
+        probabilities = predictor.predict(raw)
+        for net in ("teacher", "student"):
+            assert np.allclose(probabilities[net], arrays[f"{net}_probs"][row], atol=1e-5), net
+
+
+def test_an_hf_text_teacher_exports_with_its_tokenizer(frozen_run, tmp_path):
+    # TorchScript only: exporting the same BERT to ONNX works too (checked against the checkpoint by export_run),
+    # but takes about 30 s here, more than every other test of this file together.
+    trainer, _ = frozen_run
+    out = export_run(trainer.run_dir, "torchscript", net="teacher", out=tmp_path / "teacher.pt")
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["tokenizers"]["text"]["id_offset"] == ID_OFFSET and "text" not in meta["vocabulary"]
+    assert (tmp_path / meta["tokenizers"]["text"]["files"] / "tokenizer_config.json").is_file()
+    assert meta["verification"]["max_abs_logit_difference"] <= 1e-3
+
+
+def test_a_fine_tuned_bert_teacher_and_a_bag_student_share_the_wordpieces(tiny_dataset, tiny_bert, tmp_path):
+    cfg = tiny_config(tiny_dataset, tmp_path / "runs", epochs=1)
+    cfg.teacher.encoders["text"] = EncoderConfig("hf_text", {"model": str(tiny_bert)}, lr_scale=0.1)
+    cfg.student.fields = ["text"]  # text-to-text: the student's bag reads the BERT tokenizer's ids
+    cfg.student.encoders = {"text": EncoderConfig("bag", {"dim": 8})}
+    groups = []
+
+    class TeacherGroups(Callback):
+        def on_fit_start(self, payload):
+            groups.extend(group["lr_scale"] for group in parameter_groups([trainer.teacher]))
+
+    trainer = Trainer(check(cfg), callbacks=[TeacherGroups()])
+    summary = trainer.fit()
+    assert summary["status"] == "finished" and summary["student"]["val_accuracy"] is not None
+    tokens = len(transformers.AutoTokenizer.from_pretrained(tiny_bert))
+    assert trainer.student.encoders["text"].embedding.num_embeddings == tokens + ID_OFFSET
+    assert groups == [1.0, 0.1]  # the BERT has its own learning rate
+
+
+def test_two_tokenizers_for_one_field_are_refused_with_the_fix(tiny_dataset, tiny_bert, tmp_path):
+    cfg = tiny_config(tiny_dataset, tmp_path / "runs")
+    cfg.teacher.encoders["text"] = EncoderConfig("hf_text", {"model": "bert-base-uncased"})
+    cfg.student.fields = ["text"]
+    cfg.student.encoders = {"text": EncoderConfig("hf_text", {"model": str(tiny_bert)})}
+    with pytest.raises(ConfigError, match="different tokenizers") as caught:
+        field_tokenizers(cfg)
+    assert caught.value.key == "student.encoders.text.tokenizer" and "tokenizer = 'bert-base-uncased'" in str(caught.value)
+    cfg.student.encoders["text"].params["tokenizer"] = "bert-base-uncased"
+    assert field_tokenizers(cfg) == {"text": TokenizerChoice("bert-base-uncased", "teacher.encoders.text.model")}
+
+
+def test_an_unreachable_model_is_one_message_naming_it_and_the_fix(tiny_dataset, tmp_path, monkeypatch, capsys):
+    spec = {"kind": "text", "vocab_size": 30, "max_length": 8}
+    with pytest.raises(ConfigError, match="no folder .*nothing-here for the model config"):
+        HuggingFaceTextEncoder(spec, model=str(tmp_path / "nothing-here"))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network: fail at once
+    cfg = tiny_config(tiny_dataset, tmp_path / "runs", epochs=1)
+    cfg.teacher.encoders["text"] = EncoderConfig("hf_text", {"model": "no-such-org/no-such-bert"})
+    path = tmp_path / "exp.toml"
+    path.write_text(config_to_toml(cfg), encoding="utf-8")
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'no-such-org/no-such-bert'" in err[0] and "not in the local cache" in err[0]
+    assert "local folder" in err[0] and err[0].startswith("error: teacher.encoders.text.model: ")
+
+
+def test_without_the_extra_the_error_names_the_install(tiny_dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers now fails
+    cfg = tiny_config(tiny_dataset, tmp_path / "runs", epochs=1)
+    cfg.teacher.encoders["text"] = EncoderConfig("hf_text", {"model": "bert-base-uncased"})
+    path = tmp_path / "exp.toml"
+    path.write_text(config_to_toml(cfg), encoding="utf-8")
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'workbench[hf]'" in err[0]
