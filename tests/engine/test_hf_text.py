@@ -53,7 +53,8 @@ def test_the_models_tokenizer_reads_the_field_and_padding_is_masked(tiny_bert):
                                                              truncation=True, max_length=8)["input_ids"]]
     assert len(ids) == 8 and ids[0] == tokenizer.cls_token_id + ID_OFFSET  # truncated, special tokens kept
     spec = processor.spec()
-    assert spec == {"kind": "text", "vocab_size": len(tokenizer) + 1, "max_length": 8, "tokenizer": str(tiny_bert)}
+    assert spec == {"kind": "text", "vocab_size": len(tokenizer) + 1, "max_length": 8, "input_shape": [8],
+                    "dtype": "int64", "tokenizer": str(tiny_bert)}
     for pooling in ("cls", "mean"):
         encoder = HuggingFaceTextEncoder(spec, model=str(tiny_bert), pretrained=True, pooling=pooling).eval()
         short, long = processor.encode("a circle"), processor.encode("a dot behind a square")

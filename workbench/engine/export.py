@@ -6,8 +6,9 @@ tokenizer's ``max_length`` (a fixed input shape); the vocabulary and the rest of
 fitted preprocessing are in the JSON, so another program can encode new inputs the
 way the run did. A field read with a Hugging Face tokenizer (``hf_text``) carries that
 tokenizer's ids plus 1 (0 stays padding; the model makes its attention mask from it), and
-the tokenizer's files are copied beside the export (``<name>-tokenizers/<field>/``). Every export is checked right away: the exported model and the
-checkpoint must give the same logits on the run's validation samples.
+the tokenizer's files are copied beside the export (``<name>-tokenizers/<field>/``). Every
+export is checked right away: the exported model and the checkpoint must give the same
+logits on the run's validation samples.
 
 ONNX needs the optional extra ``pip install "workbench[onnx]"`` (onnx, onnxscript);
 the check of an ONNX file also needs ``onnxruntime`` and is skipped without it.
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 
 from workbench.atomic import atomic_write_text
-from workbench.data.hf_tokenizer import ID_OFFSET, HuggingFaceTextProcessor
+from workbench.data.hf_tokenizer import ID_OFFSET, HuggingFaceTextProcessor, folder_name
 from workbench.engine.checkpoint import load_checkpoint
 from workbench.engine.inference import encode_batch, validation_items
 from workbench.engine.runs import RunRecord, load_network
@@ -193,7 +194,7 @@ def _export_tokenizers(preprocessing: Any, fields: list[str], out: Path) -> dict
     for field in fields:
         processor = preprocessing.processors[field]
         if isinstance(processor, HuggingFaceTextProcessor):
-            folder = out.parent / f"{out.stem}-tokenizers" / field
+            folder = out.parent / f"{out.stem}-tokenizers" / folder_name(field)
             processor.save_files(folder)
             described[field] = {"source": processor.source, "revision": processor.revision,
                                 "files": str(folder.relative_to(out.parent)), "id_offset": ID_OFFSET,
