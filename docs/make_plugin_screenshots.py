@@ -50,7 +50,7 @@ def main() -> int:
                                                           QSettings.Format.IniFormat))
         window.resize(*SIZE)
         window.show()
-        window.open_config(path)
+        window.document.open(path)
         deadline = time.monotonic() + 60
         while (window.data_panel.is_checking() or window.model_panel.is_counting()) and time.monotonic() < deadline:
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)

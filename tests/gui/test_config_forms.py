@@ -55,7 +55,7 @@ def test_config_file_round_trips_every_field_through_the_forms(make_window, make
     first = tmp_path / "first.toml"
     save_config(original, first)
 
-    window.open_config(first)
+    window.document.open(first)
     qtbot.waitUntil(lambda: not window.data_panel.is_checking() and not window.model_panel.is_counting(),
                     timeout=20_000)
     assert window.windowTitle().startswith("first.toml")
@@ -68,14 +68,14 @@ def test_config_file_round_trips_every_field_through_the_forms(make_window, make
         assert editor.value() == node, key
 
     second = tmp_path / "second.toml"
-    assert window.save_config(second)
+    assert window.file_menu.save(second)
     assert config_to_dict(load_config(second)) == config_to_dict(load_config(first))
 
 
 def test_an_edit_marks_the_title_and_reaches_the_saved_file(make_window, make_tiny_config, tmp_path):
     window = make_window(make_tiny_config())
     path = tmp_path / "edited.toml"
-    window.save_config(path)
+    window.file_menu.save(path)
     assert not window.isWindowModified()
 
     window.training_panel.editors["train.lr"].widget.setValue(0.02)
@@ -86,7 +86,7 @@ def test_an_edit_marks_the_title_and_reaches_the_saved_file(make_window, make_ti
 
     assert window.isWindowModified()
     assert "L = 1.0·CE + 1.0·KD(T=4) + 1.0·Feature(mse)" in window.loss_panel.formula_label.text()
-    window.save_config()
+    window.file_menu.save()
     saved = load_config(path)
     assert saved.train.lr == 0.02
     assert (saved.loss.feature.weight, saved.loss.feature.distance) == (1.0, "mse")

@@ -9,14 +9,14 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication
 
-import workbench.gui.main_window as main_window
+import workbench.gui.panels.data_panel as data_panel
 from tests.gui.conftest import wait_until_idle
 from workbench.gui.config_document import user_data_dir
 
 
 @pytest.fixture(autouse=True)
 def small_sample(monkeypatch):
-    monkeypatch.setattr(main_window, "SAMPLE_QUICK_START", {"classes": 3, "per_class": 10, "image_size": 16, "seed": 0})
+    monkeypatch.setattr(data_panel, "SAMPLE_QUICK_START", {"classes": 3, "per_class": 10, "image_size": 16, "seed": 0})
 
 
 def test_first_start_creates_and_loads_the_sample(make_window, qtbot, user_folders):

@@ -21,7 +21,7 @@ def test_opening_a_config_with_plugins_shows_their_term_and_encoder(isolated_reg
     path = tmp_path / "with_plugins.toml"
     path.write_text(text + "\n[loss.similarity]\nweight = 0.5\n", encoding="utf-8")
 
-    window.open_config(path)
+    window.document.open(path)
 
     editor = window.loss_panel.term_editors["similarity"]
     assert editor.title() == "Similarity preserving (SP)" and editor.isChecked()

@@ -121,7 +121,7 @@ def test_file_export_report_writes_the_runs_selected_in_the_runs_tab(two_runs, m
     with qtbot.waitSignal(window.runs_view.runs_listed, timeout=10_000):
         window.runs_view.set_runs_dir(str(two_runs[0].parent))
     window.runs_view.select_runs([str(run) for run in two_runs])
-    chosen = window.report_runs()  # in the table's order
+    chosen = window.export_report_action.report_runs()  # in the table's order
     assert sorted(chosen) == sorted(str(run) for run in two_runs)
     target = tmp_path / "exported.html"
     offered = []

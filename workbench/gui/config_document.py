@@ -1,12 +1,22 @@
-"""The config the window edits, as a document: its file, whether it changed since, and what keeps it from running."""
+"""The config the window edits, as a document: its file, whether it changed since, and what keeps it from
+running (``ConfigDocument``); and the File menu's commands on it (``ConfigFileMenu``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QSettings, QStandardPaths, Signal
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, Signal, Slot
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QFileDialog, QWidget
 
-from workbench.config import ConfigIssue, ExperimentConfig, load_config, save_config
+from workbench.config import ConfigIssue, ExperimentConfig, default_config, load_config, save_config
+from workbench.errors import WorkbenchError
+from workbench.gui.dialogs import open_error_dialog
+from workbench.gui.run_control import make_action
+
+if TYPE_CHECKING:
+    from workbench.gui.panels.data_panel import DataPanel
 
 # Issues in the order of the tabs, so that the first reason shown is the first thing to fix (the dataset).
 SECTION_ORDER = ("data", "teacher", "student", "loss", "train")
@@ -79,3 +89,67 @@ class ConfigDocument(QObject):
 
         self.issues = sorted([*self.config.validate(), *dataset_issues], key=section)
         return self.issues
+
+
+class ConfigFileMenu(QObject):
+    """File › New, Open…, Save and Save As… on the document: the file dialogs, and what went wrong.
+
+    New starts from the defaults for the dataset the Data tab has checked (its fields, task and
+    classes), keeping the runs folder.
+    """
+
+    reported = Signal(str, str)  # a status-bar message, a run-log line ("" for neither)
+
+    def __init__(self, document: ConfigDocument, data_panel: DataPanel, window: QWidget):
+        super().__init__(window)
+        self.document, self.data_panel, self._window = document, data_panel, window
+        keys = QKeySequence.StandardKey
+        self.new_action = make_action(window, "&New", self._on_new_action_triggered, keys.New)
+        self.open_action = make_action(window, "&Open…", self._on_open_action_triggered, keys.Open)
+        self.save_action = make_action(window, "&Save", self._on_save_action_triggered, keys.Save)
+        self.save_as_action = make_action(window, "Save &As…", self._on_save_as_action_triggered, keys.SaveAs)
+        self.actions = [self.new_action, self.open_action, self.save_action, self.save_as_action]
+
+    def save(self, path: str | Path | None = None) -> bool:
+        """Save to ``path``, else to the document's file, else ask for one; False when the user cancelled."""
+        target = Path(path) if path is not None else self.document.path
+        if target is None:
+            return self._ask_save_as()
+        self.document.save(target)
+        self.reported.emit("", f"Saved {target}")
+        return True
+
+    def _ask_save_as(self) -> bool:
+        start = str(self.document.path or self.document.folder() / "experiment.toml")
+        path, _ = QFileDialog.getSaveFileName(self._window, "Save the config", start, "Config files (*.toml)")
+        if not path:
+            return False
+        return self.save(path if path.endswith(".toml") else f"{path}.toml")
+
+    @Slot()
+    def _on_new_action_triggered(self) -> None:
+        config = new_config()
+        overview = self.data_panel.overview
+        if overview is not None:
+            runs_dir = config.train.runs_dir
+            config = default_config(overview.report)
+            config.train.runs_dir = runs_dir
+        self.document.replace(config, None)
+
+    @Slot()
+    def _on_open_action_triggered(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self._window, "Open a config", str(self.document.folder()),
+                                              "Config files (*.toml);;All files (*)")
+        if path:
+            try:
+                self.document.open(path)
+            except WorkbenchError as error:
+                open_error_dialog(self._window, "Cannot open the config", str(error), "")
+
+    @Slot()
+    def _on_save_action_triggered(self) -> None:
+        self.save()
+
+    @Slot()
+    def _on_save_as_action_triggered(self) -> None:
+        self._ask_save_as()

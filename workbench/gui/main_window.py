@@ -1,24 +1,23 @@
 """The main window: the tabs, menus and toolbar around one config document and one run session.
 
 The parts each own one job: ``ConfigDocument`` the config being edited (file, modified
-flag, issues), the panels their editors and what they know is wrong, ``RunSession`` the
-training run and its event stream, to which the Live tab, the run log and the result
-views subscribe directly. The window wires them together and shows their state.
+flag, issues) and ``ConfigFileMenu`` the File commands on it; the panels (``ConfigPanel``)
+their editors, their background checks and what they alone know is wrong; ``RunSession``
+the training run and its event stream, to which the Live tab, the run log and the result
+views subscribe directly. The window wires them together and shows their state: which
+values are invalid, why Start is disabled, what the parts report.
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
-from workbench.config import SAMPLE_QUICK_START, ConfigIssue, ExperimentConfig, default_config
-from workbench.errors import WorkbenchError
-from workbench.gui.config_document import ConfigDocument, new_config, user_data_dir
+from workbench.config import ConfigIssue, ExperimentConfig
+from workbench.gui.config_document import ConfigDocument, ConfigFileMenu
 from workbench.gui.dialogs import open_error_dialog, open_question
 from workbench.gui.forms import ValueEditor
 from workbench.gui.jobs import JobError, JobRunner
@@ -27,6 +26,7 @@ from workbench.gui.panels.data_panel import DataPanel
 from workbench.gui.panels.loss_panel import LossPanel
 from workbench.gui.panels.model_panel import ModelPanel
 from workbench.gui.panels.training_panel import TrainingPanel
+from workbench.gui.report_action import ExportReportAction
 from workbench.gui.results import ResultsView, RunsView, TryItView
 from workbench.gui.run_control import RunStatusBar, RunToolbar, make_action
 from workbench.gui.run_session import RunSession
@@ -35,23 +35,7 @@ from workbench.gui.studies_view import StudiesView
 from workbench.gui.worker import warm_up_engine
 
 APP_TITLE = "Cross-Modal Distillation Workbench"
-TAB_KEYS = {"Data": ("data",), "Model": ("teacher", "student"), "Loss": ("loss",), "Training": ("train",)}
-
-
-def _settings_list(value: Any) -> list[str]:
-    """QSettings hands back a str for a one-element list and None for none."""
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
-
-
-def list_past_runs(runs_dir: str) -> list[tuple[str, str]]:
-    """(label, folder) of earlier runs with a trained teacher, newest first."""
-    from workbench.engine.runs import list_runs
-
-    runs = [(f"{record.name} ({record.status})", str(record.path)) for record in list_runs(runs_dir)
-            if record.checkpoint_path("teacher", "best").is_file()]
-    return runs[::-1]
+WARNING_MARK = " ⚠"  # after the name of a tab whose values have an issue
 
 
 class MainWindow(QMainWindow):
@@ -63,15 +47,13 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else QSettings()
         self.document = ConfigDocument(config, config_path, self.settings, self)
         self.session = RunSession(self)
-        self.overview: DatasetOverview | None = None
         self._show_live_when_opened = False
         self.error_dialog: QMessageBox | None = None
         self.close_question: QMessageBox | None = None
         self._close_when_stopped = False
-        self.jobs = JobRunner("window-jobs", self)  # list past runs, create the sample, read a run's events
-        self._warm_up = JobRunner("warm-up", self)  # long (seconds): kept off the queue of the jobs above
+        self._warm_up = JobRunner("warm-up", self)  # imports torch and the engine before the first Start
 
-        self.data_panel = DataPanel(self.config, self)
+        self.data_panel = DataPanel(self.config, self.settings, self)
         self.model_panel = ModelPanel(self.config, self)
         self.loss_panel = LossPanel(self.config, self)
         self.training_panel = TrainingPanel(self.config, self)
@@ -80,8 +62,9 @@ class MainWindow(QMainWindow):
         self.live_plots = self.run_view.plots
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
-        for widget, title in zip((*self.panels, self.run_view), ("Data", "Model", "Loss", "Training", "Live")):
-            self.tabs.addTab(widget, title)
+        for panel in self.panels:
+            self.tabs.addTab(panel, panel.title)
+        self.tabs.addTab(self.run_view, "Live")
         self.setCentralWidget(self.tabs)
         self.results_view = ResultsView(self)
         self.runs_view = RunsView(self)
@@ -103,14 +86,11 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
 
-        self.data_panel.set_recent(_settings_list(self.settings.value("data/recent")))
         self._restore_layout()
         self._on_document_state_changed()
         self._revalidate()
-        self._refresh_past_runs()
-        self.runs_view.set_runs_dir(self.config.train.runs_dir)
-        self.studies_view.set_runs_dir(self.config.train.runs_dir)
-        self._open_initial_dataset()
+        self._show_runs_dir()
+        self.data_panel.open_initial_dataset()
         self._warm_up.submit("warm-up", warm_up_engine, lambda _result: None, self._on_warm_up_failed)
 
     # ------------------------------------------------------------------ construction
@@ -124,19 +104,13 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.log_dock], [130], Qt.Orientation.Vertical)
 
     def _build_menus(self) -> None:
-        action = functools.partial(make_action, self)
-        self.new_action = action("&New", self._on_new_action_triggered, QKeySequence.StandardKey.New)
-        self.open_action = action("&Open…", self._on_open_action_triggered, QKeySequence.StandardKey.Open)
-        self.save_action = action("&Save", self._on_save_action_triggered, QKeySequence.StandardKey.Save)
-        self.save_as_action = action("Save &As…", self._on_save_as_action_triggered, QKeySequence.StandardKey.SaveAs)
-        self.open_run_action = action("Open &Run…", self._on_open_run_action_triggered)
-        self.resume_action = action("Res&ume Run…", self._on_resume_action_triggered)
-        self.export_report_action = action("Export Re&port…", self._on_export_report_action_triggered)
-        self.export_report_action.setToolTip("One self-contained HTML page of the runs selected in the Runs tab "
-                                             "(else the run shown in Results): results, gain, curves, config")
-        self.quit_action = action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.file_menu = ConfigFileMenu(self.document, self.data_panel, self)
+        self.open_run_action = make_action(self, "Open &Run…", self._on_open_run_action_triggered)
+        self.resume_action = make_action(self, "Res&ume Run…", self._on_resume_action_triggered)
+        self.export_report_action = ExportReportAction(self.runs_view, self.results_view, self.session, self)
+        self.quit_action = make_action(self, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         file_menu = self.menuBar().addMenu("&File")
-        file_menu.addActions([self.new_action, self.open_action, self.save_action, self.save_as_action])
+        file_menu.addActions(self.file_menu.actions)
         file_menu.addSeparator()
         file_menu.addActions([self.open_run_action, self.resume_action, self.export_report_action])
         file_menu.addSeparator()
@@ -148,14 +122,15 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.document.replaced.connect(self._on_document_replaced)
         self.document.state_changed.connect(self._on_document_state_changed)
-        self.data_panel.check_started.connect(self._on_data_panel_check_started)
-        self.data_panel.check_finished.connect(self._on_data_panel_check_finished)
-        self.data_panel.check_failed.connect(self._on_data_panel_check_failed)
-        self.data_panel.fields_changed.connect(self._on_data_panel_fields_changed)
-        self.data_panel.sample_requested.connect(self.create_sample_dataset)
-        self.model_panel.teacher_checked.connect(self._on_model_panel_teacher_checked)
+        # A checked dataset changes the networks' inputs and may change the task's selection metric.
+        self.data_panel.check_finished.connect(self.model_panel.set_dataset)
+        self.data_panel.check_finished.connect(self.training_panel.on_dataset_checked)
+        self.data_panel.fields_changed.connect(self.model_panel.refresh)
         for panel in self.panels:
             panel.edited.connect(self._on_panel_edited)
+            panel.issues_changed.connect(self._on_panel_issues_changed)
+        for reporter in (*self.panels, self.file_menu, self.export_report_action):
+            reporter.reported.connect(self._on_part_reported)
         # The run's one event stream: every view that shows the run listens to it directly.
         for view in (self.live_plots, self.run_view, self.log_view, self.results_view, self.runs_view):
             self.session.event_received.connect(view.on_event)
@@ -187,29 +162,13 @@ class MainWindow(QMainWindow):
         return self.document.issues
 
     @property
+    def overview(self) -> DatasetOverview | None:
+        """The last dataset the Data tab checked."""
+        return self.data_panel.overview
+
+    @property
     def run_dir(self) -> str:
         return self.session.run_dir
-
-    def report_runs(self) -> list[str]:
-        """What File > Export report covers: the runs selected in the Runs tab, else the run Results shows,
-        else the latest run."""
-        shown = self.results_view.run_dir or self.run_dir
-        return self.runs_view.selected_run_dirs() or ([shown] if shown else [])
-
-    def export_report(self, run_dirs: list[str], target: str | Path) -> Path | None:
-        """Write the report (drawn here, in the GUI thread: it uses the app's plot widgets); None on failure."""
-        from workbench.gui.report import write_report
-
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            out = write_report(run_dirs, target)
-        except (WorkbenchError, OSError) as error:
-            QMessageBox.warning(self, "Export report", f"The report was not written: {error}")
-            return None
-        finally:
-            QApplication.restoreOverrideCursor()
-        self.log(f"Wrote the report of {len(run_dirs)} run{'s' * (len(run_dirs) > 1)} to {out}")
-        return out
 
     def add_workspace_tab(self, widget: QWidget, title: str) -> int:
         """Add a tab (e.g. Results, Runs, Try it) after the built-in ones; returns its index."""
@@ -244,8 +203,7 @@ class MainWindow(QMainWindow):
 
     def is_idle(self) -> bool:
         """No background job of the window or its panels is under way (tests wait for this)."""
-        return (self.jobs.is_idle() and self._warm_up.is_idle() and not self.data_panel.is_checking()
-                and not self.model_panel.is_counting())
+        return self._warm_up.is_idle() and not any(panel.is_busy() for panel in self.panels)
 
     def is_running(self) -> bool:
         return self.session.is_running()
@@ -277,44 +235,14 @@ class MainWindow(QMainWindow):
         if self.is_running():
             self.session.request_stop()
 
-    def open_config(self, path: str | Path) -> None:
-        self.document.open(path)
-
-    def save_config(self, path: str | Path | None = None) -> bool:
-        target = Path(path) if path is not None else self.config_path
-        if target is None:
-            return self._ask_save_as()
-        self.document.save(target)
-        self.log(f"Saved {target}")
-        return True
-
-    @Slot()
-    def create_sample_dataset(self) -> None:
-        """Write the built-in sample into the user's data folder (in the background) and check it."""
-        from workbench.data import write_sample_dataset
-
-        target = user_data_dir() / "sample"
-        self.log(f"Creating the sample dataset in {target}")
-        self.data_panel.create_sample_button.setEnabled(False)
-        self.status_bar.show_message("Creating the sample dataset…")
-        options = dict(SAMPLE_QUICK_START)
-        self.jobs.submit("sample", lambda: str(write_sample_dataset(target, **options)), self._on_sample_created,
-                         self._on_sample_failed)
-
     # ------------------------------------------------------------------ config state
 
     @Slot()
     def _on_document_replaced(self) -> None:
         for panel in self.panels:
             panel.set_config(self.config)
-        overview = self.data_panel.overview
-        if overview is not None and self.config.data.root and \
-                Path(self.config.data.root).resolve() == Path(overview.report.index.root).resolve():
-            self.model_panel.set_dataset(overview.input_specs, len(overview.report.index.class_names), overview.report)
         self._revalidate()
-        self._refresh_past_runs()
-        self.runs_view.set_runs_dir(self.config.train.runs_dir)
-        self.studies_view.set_runs_dir(self.config.train.runs_dir)
+        self._show_runs_dir()
 
     @Slot()
     def _on_document_state_changed(self) -> None:
@@ -322,33 +250,46 @@ class MainWindow(QMainWindow):
         self.setWindowFilePath(str(self.config_path) if self.config_path else "")
         self.setWindowModified(self.document.modified)
 
-    def _mark_edited(self) -> None:
+    @Slot(str)
+    def _on_panel_edited(self, key: str) -> None:
         self.document.set_modified()
         self._revalidate()
+        if key.startswith("train.runs_dir"):
+            self._show_runs_dir()
 
     @Slot()
-    def _on_model_panel_teacher_checked(self) -> None:
-        self._revalidate()  # a reused teacher that does not fit keeps Start disabled, with the reason
+    def _on_panel_issues_changed(self) -> None:
+        self._revalidate()  # e.g. a dataset still being checked, or a reused teacher that does not fit
 
     def _revalidate(self) -> None:
-        """Mark every invalid value in the forms and say why Start is disabled."""
-        issues = self.document.validate(self.data_panel.dataset_issues() + self.model_panel.teacher_issues)
+        """Mark every invalid value in the forms, and each tab with one, and say why Start is disabled."""
+        issues = self.document.validate([issue for panel in self.panels for issue in panel.issues()])
         reasons: dict[str, str] = {}
         for issue in issues:
             reasons.setdefault(issue.key, issue.message)
         for key, editor in self.editors().items():
             editor.mark_invalid(reasons.get(key))
-        for index in range(self.tabs.count()):
-            keys = TAB_KEYS.get(self.tabs.tabText(index).removesuffix(" ⚠"))
-            if keys:
-                bad = any(issue.key.split(".")[0] in keys for issue in issues)
-                self.tabs.setTabText(index, self.tabs.tabText(index).removesuffix(" ⚠") + (" ⚠" if bad else ""))
+        for panel in self.panels:
+            bad = any(issue.key.split(".")[0] in panel.sections for issue in issues)
+            self.tabs.setTabText(self.tabs.indexOf(panel), panel.title + (WARNING_MARK if bad else ""))
         self._show_running(self.is_running())
 
     def _show_running(self, running: bool) -> None:
         self.run_toolbar.show_state(running, self.issues)
-        for action in (self.new_action, self.open_action, self.resume_action):
+        for action in (self.file_menu.new_action, self.file_menu.open_action, self.resume_action):
             action.setEnabled(not running)
+
+    def _show_runs_dir(self) -> None:
+        """The config's runs folder, in every part that lists its runs."""
+        for view in (self.model_panel, self.runs_view, self.studies_view):
+            view.set_runs_dir(self.config.train.runs_dir)
+
+    @Slot(str, str)
+    def _on_part_reported(self, status: str, line: str) -> None:
+        if status:
+            self.status_bar.show_message(status)
+        if line:
+            self.log(line)
 
     # ------------------------------------------------------------------ settings
 
@@ -365,41 +306,12 @@ class MainWindow(QMainWindow):
     def _save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
-        self.settings.setValue("data/recent", self.data_panel.recent)
         self.settings.sync()
-
-    def _open_initial_dataset(self) -> None:
-        """A config names its dataset; otherwise reopen the last one, or offer the sample to a new user."""
-        if self.config.data.root:
-            self.data_panel.set_config(self.config)
-            return
-        recent = [folder for folder in self.data_panel.recent if Path(folder).is_dir()]
-        if recent:
-            self.data_panel.check_folder(recent[0])
-        else:
-            self.data_panel.show_first_start(True)
-
-    # ------------------------------------------------------------------ jobs
-
-    def _refresh_past_runs(self) -> None:
-        runs_dir = self.config.train.runs_dir
-        self.jobs.submit("past-runs", lambda: list_past_runs(runs_dir), self.model_panel.set_past_runs,
-                         self._on_past_runs_failed)
-
-    def _on_past_runs_failed(self, message: JobError) -> None:
-        self.log(f"Cannot list earlier runs: {message}")
 
     def _on_warm_up_failed(self, message: JobError) -> None:
         self.log(f"Warm-up import failed (the first run will import it instead): {message}")
 
-    def _on_sample_created(self, folder: str) -> None:
-        self.log(f"Sample dataset ready in {folder}")
-        self.data_panel.create_sample_button.setEnabled(True)
-        self.data_panel.check_folder(folder)
-
-    def _on_sample_failed(self, error: JobError) -> None:
-        self.data_panel.create_sample_button.setEnabled(True)
-        self._show_error("Cannot create the sample dataset", error, error.details)
+    # ------------------------------------------------------------------ other views' requests
 
     @Slot(str, int)
     def _on_run_view_past_run_opened(self, run_dir: str, events: int) -> None:
@@ -410,16 +322,6 @@ class MainWindow(QMainWindow):
     @Slot(str, str)
     def _on_run_view_past_run_failed(self, message: str, details: str) -> None:
         self._show_error("Cannot open the run", message, details)
-
-    # ------------------------------------------------------------------ panel handlers
-
-    @Slot(str)
-    def _on_panel_edited(self, key: str) -> None:
-        self._mark_edited()
-        if key.startswith("train.runs_dir"):
-            self._refresh_past_runs()
-            self.runs_view.set_runs_dir(self.config.train.runs_dir)
-            self.studies_view.set_runs_dir(self.config.train.runs_dir)
 
     @Slot(object)
     def _on_runs_view_clone_config_requested(self, config: ExperimentConfig) -> None:
@@ -435,94 +337,11 @@ class MainWindow(QMainWindow):
         if not self.resume_run(run_dir):
             self.status_bar.show_message("A run is training: stop it before resuming another.")
 
-    @Slot(str)
-    def _on_data_panel_check_started(self, folder: str) -> None:
-        self.status_bar.show_message(f"Checking {folder}…")
-        self._revalidate()
-
-    @Slot(object)
-    def _on_data_panel_check_finished(self, overview: DatasetOverview) -> None:
-        self.overview = overview
-        report = overview.report
-        # The class count the networks' heads have: segmentation's mask classes, else the labels.
-        self.model_panel.set_dataset(overview.input_specs, len(report.index.target_names or report.index.class_names),
-                                     report)
-        self.training_panel.set_config(self.config)  # a new dataset's task may change the selection metric
-        self.status_bar.show_message(f"{len(report.index.samples)} samples, {len(report.index.class_names)} classes"
-                                  f" in {report.index.root}")
-        self.log(f"Checked {report.index.root}: {len(report.index.samples)} samples, "
-                 f"{len(report.problems)} problem(s), {'trainable' if report.trainable else 'not trainable'}")
-        self.settings.setValue("data/recent", self.data_panel.recent)
-        self._revalidate()
-
-    @Slot(str)
-    def _on_data_panel_check_failed(self, message: str) -> None:
-        self.status_bar.show_message("The dataset check failed")
-        self.log(f"Dataset check failed: {message}")
-        self._revalidate()
-
-    @Slot(list, list)
-    def _on_data_panel_fields_changed(self, teacher: list, student: list) -> None:
-        for net, fields in (("teacher", teacher), ("student", student)):
-            network = getattr(self.config, net)
-            network.fields = list(fields)
-            network.encoders = {name: enc for name, enc in network.encoders.items() if name in fields}
-        self.model_panel.refresh()
-        self._mark_edited()
-
-    # ------------------------------------------------------------------ file actions
-
-    @Slot()
-    def _on_new_action_triggered(self) -> None:
-        config = new_config()
-        if self.overview is not None:
-            runs_dir = config.train.runs_dir
-            config = default_config(self.overview.report)
-            config.train.runs_dir = runs_dir
-        self.document.replace(config, None)
-
-    @Slot()
-    def _on_open_action_triggered(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a config", str(self.document.folder()),
-                                              "Config files (*.toml);;All files (*)")
-        if path:
-            try:
-                self.open_config(path)
-            except WorkbenchError as error:
-                self._show_error("Cannot open the config", str(error), "")
-
-    @Slot()
-    def _on_save_action_triggered(self) -> None:
-        self.save_config()
-
-    @Slot()
-    def _on_save_as_action_triggered(self) -> None:
-        self._ask_save_as()
-
-    def _ask_save_as(self) -> bool:
-        start = str(self.config_path or self.document.folder() / "experiment.toml")
-        path, _ = QFileDialog.getSaveFileName(self, "Save the config", start, "Config files (*.toml)")
-        if not path:
-            return False
-        return self.save_config(path if path.endswith(".toml") else f"{path}.toml")
-
     @Slot()
     def _on_open_run_action_triggered(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a run folder", self.config.train.runs_dir)
         if folder:
             self.open_run(folder)
-
-    @Slot()
-    def _on_export_report_action_triggered(self) -> None:
-        run_dirs = self.report_runs()
-        if not run_dirs:
-            QMessageBox.information(self, "Export report", "Select runs in the Runs tab, or open a run, first.")
-            return
-        first = Path(run_dirs[0])
-        suggested = first.parent / f"{first.name}{'-comparison' if len(run_dirs) > 1 else ''}-report.html"
-        target, _ = QFileDialog.getSaveFileName(self, "Export report", str(suggested), "HTML page (*.html)")
-        if target:
-            self.export_report(run_dirs, target)
 
     @Slot()
     def _on_resume_action_triggered(self) -> None:
@@ -568,7 +387,7 @@ class MainWindow(QMainWindow):
     def _end_of_run(self) -> None:
         self.live_plots.redraw()
         self._show_running(False)
-        self._refresh_past_runs()
+        self.model_panel.set_runs_dir(self.config.train.runs_dir)  # its teacher may be reused now
 
     def _show_error(self, title: str, message: str, details: str, informative: str = "") -> None:
         self.error_dialog = open_error_dialog(self, title, message, details, informative)
@@ -590,8 +409,7 @@ class MainWindow(QMainWindow):
         self.live_plots.redraw_timer.stop()
         self.status_bar.timer.stop()
         # Every job thread ends with the window (children get no closeEvent): no job reports to a closed window.
-        for owner in (self.jobs, self._warm_up, self.data_panel, self.model_panel, self.run_view, self.results_view,
-                      self.runs_view, self.try_it):
+        for owner in (self._warm_up, *self.panels, self.run_view, self.results_view, self.runs_view, self.try_it):
             owner.shutdown()
         super().closeEvent(event)
 

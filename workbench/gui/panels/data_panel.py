@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal, Slot
+from PySide6.QtCore import QSettings, QSortFilterProxyModel, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QImage, QKeySequence, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,12 +33,15 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.assets import html_colour, ui_colour
-from workbench.config import CONFIGURED_NETS, ConfigIssue, ExperimentConfig, default_config
+from workbench.config import CONFIGURED_NETS, SAMPLE_QUICK_START, ConfigIssue, ExperimentConfig, default_config
 from workbench.data.scan import detect_task
+from workbench.gui.config_document import user_data_dir
+from workbench.gui.dialogs import open_error_dialog
 from workbench.gui.forms import DataclassForm, ValueEditor
-from workbench.gui.overview import DatasetOverview, inspect_dataset
-from workbench.gui.plotting import set_bars, small_plot
 from workbench.gui.jobs import JobError, JobRunner
+from workbench.gui.overview import DatasetOverview, inspect_dataset
+from workbench.gui.panels.base import ConfigPanel
+from workbench.gui.plotting import set_bars, small_plot
 
 DATA_OPTIONS = ["task", "answer_classes", "val_fraction", "image_size", "augment", "text_max_length", "cache_mb",
                 "num_workers"]
@@ -201,21 +205,32 @@ def _pixmap(array: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(image.copy())  # copy: the QImage must not outlive the numpy buffer
 
 
-class DataPanel(QWidget):
-    """Edits ``config.data`` and the networks' field lists; announces each finished check."""
+def _settings_list(value: Any) -> list[str]:
+    """QSettings hands back a str for a one-element list and None for none."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
 
-    check_started = Signal(str)
-    check_finished = Signal(object)  # DatasetOverview
-    check_failed = Signal(str)
-    fields_changed = Signal(list, list)  # teacher fields, student fields (user's choice)
-    sample_requested = Signal()
-    edited = Signal(str)
 
-    def __init__(self, config: ExperimentConfig, parent: QWidget | None = None):
+class DataPanel(ConfigPanel):
+    """Edits ``config.data`` and the networks' field lists; checks the dataset folder in the background,
+    fits the config to it, and announces each finished check. Also makes the built-in sample dataset,
+    and keeps the recently checked datasets (in the app's settings).
+
+    Its issues are the dataset's: still being checked, not trainable, or lacking a chosen field.
+    """
+
+    title, sections = "Data", ("data",)
+    check_finished = Signal(object)  # DatasetOverview; the config's data section is fitted to it already
+    fields_changed = Signal()  # the teacher's or the student's field list in the config changed
+
+    def __init__(self, config: ExperimentConfig, settings: QSettings, parent: QWidget | None = None):
         super().__init__(parent)
         self.config = config
+        self.settings = settings
         self.overview: DatasetOverview | None = None
-        self._checks = JobRunner("dataset-check", self)  # newest wins: only the last folder asked for reports
+        # Newest wins: only the last folder asked for reports. The sample is written on the same thread.
+        self._jobs = JobRunner("data-panel", self)
         self.recent: list[str] = []
         self.setAcceptDrops(True)
 
@@ -227,7 +242,7 @@ class DataPanel(QWidget):
         self.banner_label.setWordWrap(True)
         self.create_sample_button = QPushButton("Create sample dataset", self.first_start_banner)
         self.create_sample_button.setDefault(True)
-        self.create_sample_button.clicked.connect(self._on_create_sample_clicked)
+        self.create_sample_button.clicked.connect(self.create_sample)
         banner_layout.addWidget(self.banner_label, 1)
         banner_layout.addWidget(self.create_sample_button)
 
@@ -320,7 +335,7 @@ class DataPanel(QWidget):
         layout.addWidget(scroll, 1)
         self.details.setEnabled(False)
         self.first_start_banner.hide()
-        self._update_recent_menu()
+        self.set_recent(_settings_list(settings.value("data/recent")))
 
     # ------------------------------------------------------------------ public
 
@@ -339,7 +354,7 @@ class DataPanel(QWidget):
     def editors(self) -> dict[str, ValueEditor]:
         return self.options_form.editors
 
-    def dataset_issues(self) -> list[ConfigIssue]:
+    def issues(self) -> list[ConfigIssue]:
         """What the config cannot know alone: whether its dataset is checked, trainable and has its fields."""
         if self.is_checking():
             return [ConfigIssue("data.root", "The dataset is still being checked.")]
@@ -358,15 +373,27 @@ class DataPanel(QWidget):
                                                                f"(it has {', '.join(fields)})."))
         return issues
 
-    def show_first_start(self, shown: bool) -> None:
-        self.first_start_banner.setVisible(shown)
+    def open_initial_dataset(self) -> None:
+        """At the app's start: the config's dataset; without one the last dataset checked, or for a new
+        user the offer of the sample."""
+        if self.config.data.root:
+            self.set_config(self.config)
+            return
+        recent = [folder for folder in self.recent if Path(folder).is_dir()]
+        if recent:
+            self.check_folder(recent[0])
+        else:
+            self.first_start_banner.show()
 
     def set_recent(self, folders: list[str]) -> None:
         self.recent = list(folders)[:MAX_RECENT]
         self._update_recent_menu()
 
     def is_checking(self) -> bool:
-        return self._checks.is_pending("check")
+        return self._jobs.is_pending("check")
+
+    def is_busy(self) -> bool:
+        return not self._jobs.is_idle()
 
     def check_folder(self, folder: str) -> None:
         """Check ``folder`` in the background; a newer request replaces one still running."""
@@ -379,13 +406,26 @@ class DataPanel(QWidget):
         self.busy_bar.show()
         self.status_label.setText(f"Checking {folder}…")
         data_cfg, seed = self.config.copy().data, self.config.train.seed
-        self._checks.submit("check", lambda: inspect_dataset(folder, data_cfg, seed), self._on_check_finished,
-                            self._on_check_failed)
-        self.check_started.emit(folder)
+        self._jobs.submit("check", lambda: inspect_dataset(folder, data_cfg, seed), self._on_check_finished,
+                          self._on_check_failed)
+        self.reported.emit(f"Checking {folder}…", "")
+        self.issues_changed.emit()
+
+    @Slot()
+    def create_sample(self) -> None:
+        """Write the built-in sample into the user's data folder (in the background), then check it."""
+        from workbench.data import write_sample_dataset
+
+        target = user_data_dir() / "sample"
+        self.create_sample_button.setEnabled(False)
+        self.reported.emit("Creating the sample dataset…", f"Creating the sample dataset in {target}")
+        options = dict(SAMPLE_QUICK_START)
+        self._jobs.submit("sample", lambda: str(write_sample_dataset(target, **options)), self._on_sample_created,
+                          self._on_sample_failed)
 
     def shutdown(self) -> None:
         """Stop the check's thread (the window closes)."""
-        self._checks.shutdown()
+        self._jobs.shutdown()
 
     # ------------------------------------------------------------------ drag and drop
 
@@ -408,10 +448,6 @@ class DataPanel(QWidget):
         return None
 
     # ------------------------------------------------------------------ handlers
-
-    @Slot()
-    def _on_create_sample_clicked(self) -> None:
-        self.sample_requested.emit()
 
     @Slot()
     def _on_choose_button_clicked(self) -> None:
@@ -439,28 +475,51 @@ class DataPanel(QWidget):
     def _on_check_finished(self, overview: DatasetOverview) -> None:
         self.busy_bar.hide()
         self.overview = overview
-        report = overview.report
+        report, index = overview.report, overview.report.index
         if report.trainable:  # Recent lists datasets, not every folder someone once pointed at
-            self._remember(str(report.index.root))
+            self._remember(str(index.root))
         self.first_start_banner.hide()
         fields_replaced = self._adapt_config(report)
         self._show_overview(overview)
         if not report.trainable:  # e.g. the scan's early "not a dataset" answer, with what a dataset looks like
-            self.status_label.setText(html_colour(f"{report.index.root} cannot be trained on: {report.advice}",
-                                                  "error"))
+            self.status_label.setText(html_colour(f"{index.root} cannot be trained on: {report.advice}", "error"))
         self.check_finished.emit(overview)
         if fields_replaced:
-            self.fields_changed.emit(self.config.teacher.fields, self.config.student.fields)
+            self.edited.emit("teacher.fields")  # the student's too: one edit, one validation
+        self.reported.emit(f"{len(index.samples)} samples, {len(index.class_names)} classes in {index.root}",
+                           f"Checked {index.root}: {len(index.samples)} samples, {len(report.problems)} problem(s), "
+                           f"{'trainable' if report.trainable else 'not trainable'}")
+        self.issues_changed.emit()
 
     def _on_check_failed(self, message: JobError) -> None:
         self.busy_bar.hide()
         self.status_label.setText(html_colour(f"Cannot check this folder: {message}", "error"))
-        self.check_failed.emit(message)
+        self.reported.emit("The dataset check failed", f"Dataset check failed: {message}")
+        self.issues_changed.emit()
+
+    def _on_sample_created(self, folder: str) -> None:
+        self.reported.emit("", f"Sample dataset ready in {folder}")
+        self.create_sample_button.setEnabled(True)
+        self.check_folder(folder)
+
+    def _on_sample_failed(self, error: JobError) -> None:
+        self.create_sample_button.setEnabled(True)
+        open_error_dialog(self.window(), "Cannot create the sample dataset", error, error.details)
 
     @Slot(list, list)
     def _on_field_picker_selection_changed(self, teacher: list, student: list) -> None:
+        """The user's choice of fields: each network keeps the encoders of the fields it still sees."""
         self.field_hint.setText(student_field_hint(self.overview.report.index.fields, student))
-        self.fields_changed.emit(teacher, student)
+        changed = []
+        for net, fields in zip(CONFIGURED_NETS, (teacher, student)):
+            network = getattr(self.config, net)
+            if network.fields != fields:
+                network.fields = list(fields)
+                network.encoders = {name: enc for name, enc in network.encoders.items() if name in fields}
+                changed.append(net)
+        self.fields_changed.emit()  # first: the Model panel's new editors are the ones then marked invalid
+        for net in changed:
+            self.edited.emit(f"{net}.fields")
 
     @Slot(str)
     def _on_options_form_edited(self, key: str) -> None:
@@ -472,7 +531,8 @@ class DataPanel(QWidget):
 
     def _adapt_config(self, report) -> bool:
         """Point the config at the checked folder; a dataset its fields do not fit gets the defaults for it
-        (teacher on every field, student on the image). True when the fields were replaced."""
+        (teacher on every field, student on the image). True when the fields were replaced (the Model panel
+        shows the new ones on ``check_finished``)."""
         self.config.data.root = str(report.index.root)
         chosen = self.config.teacher.fields + self.config.student.fields
         if self.config.teacher.fields and self.config.student.fields and \
@@ -492,6 +552,7 @@ class DataPanel(QWidget):
     def _remember(self, folder: str) -> None:
         self.recent = [folder, *(f for f in self.recent if f != folder)][:MAX_RECENT]
         self._update_recent_menu()
+        self.settings.setValue("data/recent", self.recent)
 
     def _update_recent_menu(self) -> None:
         self.recent_menu.clear()

@@ -12,6 +12,7 @@ from workbench.config import ExperimentConfig
 from workbench.engine.losses import describe_objective
 from workbench.engine.registry import loss_class
 from workbench.gui.forms import DataclassForm, ValueEditor
+from workbench.gui.panels.base import ConfigPanel
 
 DEFAULT_ON_WEIGHT = 1.0
 
@@ -74,10 +75,10 @@ class TermEditor(QGroupBox):
         self.edited.emit(key)
 
 
-class LossPanel(QWidget):
+class LossPanel(ConfigPanel):
     """Edits ``config.loss``; the formula line follows every edit."""
 
-    edited = Signal(str)
+    title, sections = "Loss", ("loss",)
     COLUMNS = 2
 
     def __init__(self, config: ExperimentConfig, parent: QWidget | None = None):

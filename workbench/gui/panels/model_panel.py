@@ -40,12 +40,15 @@ from workbench.config import (
     NetworkConfig,
 )
 from workbench.engine.models import build_network, count_parameters
+from workbench.engine.runs import list_runs
 from workbench.engine.tasks import get_task
 from workbench.errors import ConfigError
 from workbench.engine.registry import ENCODERS, default_encoder, encoder_params, encoders_for
 from workbench.engine.teacher_reuse import check_teacher_reuse
 from workbench.gui.forms import DataclassForm, ValueEditor, humanize, make_editor
 from workbench.gui.jobs import JobError, JobRunner
+from workbench.gui.overview import DatasetOverview
+from workbench.gui.panels.base import ConfigPanel
 
 COUNT_DELAY_MS = 250
 NETWORK_OPTIONS = ["fusion", "fusion_hidden", "embed_dim", "dropout"]
@@ -63,6 +66,13 @@ def count_network_parameters(config: ExperimentConfig, input_specs: dict, num_cl
         except Exception as error:  # shown next to the count: the form is mid-edit, not broken
             counts[name] = str(error)
     return counts
+
+
+def list_past_runs(runs_dir: str) -> list[tuple[str, str]]:
+    """(label, folder) of earlier runs with a trained teacher, newest first."""
+    runs = [(f"{record.name} ({record.status})", str(record.path)) for record in list_runs(runs_dir)
+            if record.checkpoint_path("teacher", "best").is_file()]
+    return runs[::-1]
 
 
 def _build_without_memory(net_cfg: NetworkConfig, input_specs: dict, num_classes: int, name: str,
@@ -231,12 +241,14 @@ class NetworkEditor(QGroupBox):
         self.edited.emit(key)
 
 
-class ModelPanel(QWidget):
-    """Edits ``config.teacher`` and ``config.student``; counts their parameters in the background."""
+class ModelPanel(ConfigPanel):
+    """Edits ``config.teacher`` and ``config.student``; counts their parameters in the background.
 
-    edited = Signal(str)
+    Its issues are the reused teacher's: ``issues_changed`` follows each check of whether it fits.
+    """
+
+    title, sections = "Model", CONFIGURED_NETS
     counts_updated = Signal(object)
-    teacher_checked = Signal()  # ``teacher_issues`` changed: the reused teacher fits, or why it does not
 
     def __init__(self, config: ExperimentConfig, parent: QWidget | None = None):
         super().__init__(parent)
@@ -247,7 +259,7 @@ class ModelPanel(QWidget):
         self.counts: dict[str, Any] = {}
         self.teacher_issues: list[ConfigIssue] = []
         self.reused_teacher: NetworkConfig | None = None  # the reused teacher's architecture, once checked
-        self._counts = JobRunner("parameter-count", self)
+        self._jobs = JobRunner("model-panel", self)  # parameter counts, teacher checks, earlier runs
 
         self.teacher_editor = NetworkEditor("teacher", config.teacher, self)
         self.student_editor = NetworkEditor("student", config.student, self)
@@ -306,16 +318,24 @@ class ModelPanel(QWidget):
         self._show_teacher_source()
         self.check_teacher()
 
-    def set_dataset(self, input_specs: dict[str, dict], num_classes: int, report: Any = None) -> None:
-        self.input_specs, self.num_classes = input_specs, num_classes
-        if report is not None:
-            self.report = report
+    @Slot(object)
+    def set_dataset(self, overview: DatasetOverview) -> None:
+        """A checked dataset: its fields' input specs and the class count the networks' heads have
+        (segmentation's mask classes, else the labels)."""
+        index = overview.report.index
+        self.input_specs, self.num_classes = overview.input_specs, len(index.target_names or index.class_names)
+        self.report = overview.report
         self._show_networks()
         self.check_teacher()
 
+    def set_runs_dir(self, runs_dir: str) -> None:
+        """List the runs in ``runs_dir`` whose teacher can be reused (in the background; again after a run)."""
+        self._jobs.submit("past-runs", lambda: list_past_runs(runs_dir), self.set_past_runs,
+                            self._on_past_runs_failed)
+
     def check_teacher(self) -> None:
         """Check the reused teacher against the config and dataset now, in the background (not at
-        Start): ``teacher_issues`` and the panel say whether it fits; ``teacher_checked`` follows."""
+        Start): ``teacher_issues`` and the panel say whether it fits; ``issues_changed`` follows."""
         checkpoint = self.config.teacher.checkpoint
         if not checkpoint:
             self._show_teacher_check([], None, "")
@@ -328,13 +348,14 @@ class ModelPanel(QWidget):
             check_teacher_reuse(config, report)  # gives config.teacher the reused teacher's architecture
             return config.teacher
 
-        self._counts.submit("teacher", check, self._on_teacher_check_finished, self._on_teacher_check_failed)
+        self._jobs.submit("teacher", check, self._on_teacher_check_finished, self._on_teacher_check_failed)
 
     def is_checking_teacher(self) -> bool:
-        return self._counts.is_pending("teacher")
+        return self._jobs.is_pending("teacher")
 
+    @Slot()
     def refresh(self) -> None:
-        """Rebuild the editors after the window changed the field choice."""
+        """Rebuild the editors after the Data panel changed the field choice."""
         self._show_networks()
 
     @property
@@ -355,14 +376,20 @@ class ModelPanel(QWidget):
             self.run_combo.addItem(label, path)
         self._show_teacher_source()
 
+    def issues(self) -> list[ConfigIssue]:
+        return self.teacher_issues
+
     def is_counting(self) -> bool:
-        return self._counts.is_pending("count") or self.count_timer.isActive()
+        return self._jobs.is_pending("count") or self.count_timer.isActive()
+
+    def is_busy(self) -> bool:
+        return self.is_counting() or self._jobs.is_pending("past-runs")
 
     def shutdown(self) -> None:
         """Stop the counting thread (the window closes). The debounce timer first: firing later, it would
         start the thread again, and a thread still running when its panel is freed aborts the app."""
         self.count_timer.stop()
-        self._counts.shutdown()
+        self._jobs.shutdown()
 
     # ------------------------------------------------------------------ handlers
 
@@ -376,7 +403,7 @@ class ModelPanel(QWidget):
         if not self.input_specs or self.num_classes < 1:
             return
         config, specs, classes = self.config.copy(), dict(self.input_specs), self.num_classes
-        self._counts.submit("count", lambda: count_network_parameters(config, specs, classes), self._on_count_finished,
+        self._jobs.submit("count", lambda: count_network_parameters(config, specs, classes), self._on_count_finished,
                             self._on_count_failed)
 
     def _on_count_finished(self, counts: dict) -> None:
@@ -395,6 +422,9 @@ class ModelPanel(QWidget):
 
     def _on_count_failed(self, message: JobError) -> None:
         self.ratio_label.setText(f"Cannot count parameters: {message}")
+
+    def _on_past_runs_failed(self, message: JobError) -> None:
+        self.reported.emit("", f"Cannot list earlier runs: {message}")
 
     def _on_teacher_check_finished(self, teacher: NetworkConfig) -> None:
         if not self.config.teacher.checkpoint:
@@ -419,7 +449,7 @@ class ModelPanel(QWidget):
         self.teacher_editor.setEnabled(teacher is None)
         self.teacher_editor.setTitle(f"Teacher: reused from {Path(self.config.teacher.checkpoint).name} (read-only)"
                                      if teacher is not None else "Teacher")
-        self.teacher_checked.emit()
+        self.issues_changed.emit()
 
     @Slot(bool)
     def _on_train_new_radio_toggled(self, train_new: bool) -> None:

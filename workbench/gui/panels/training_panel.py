@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
 from workbench.assets import ui_colour
 from workbench.config import ExperimentConfig, TrainConfig
 from workbench.engine.schedule import learning_rate_curve
 from workbench.gui.forms import DataclassForm, describe_field
+from workbench.gui.overview import DatasetOverview
+from workbench.gui.panels.base import ConfigPanel
 from workbench.gui.plotting import small_plot
 
 OPTIMISATION = ["epochs", "teacher_epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
@@ -33,10 +35,10 @@ def available_devices() -> list[tuple[str, str]]:
     return devices
 
 
-class TrainingPanel(QWidget):
+class TrainingPanel(ConfigPanel):
     """Edits ``config.train`` and ``config.log``."""
 
-    edited = Signal(str)
+    title, sections = "Training", ("train", "log")
 
     def __init__(self, config: ExperimentConfig, parent: QWidget | None = None):
         super().__init__(parent)
@@ -96,6 +98,11 @@ class TrainingPanel(QWidget):
             form.set_object(config.log if form is self.log_form else config.train)
         self._show_device()
         self._show_schedule()
+
+    @Slot(object)
+    def on_dataset_checked(self, _overview: DatasetOverview) -> None:
+        """A new dataset's task may have changed the selection metric (the Data panel fits the config to it)."""
+        self.set_config(self.config)
 
     @Slot(str)
     def _on_form_edited(self, key: str) -> None:
