@@ -10,6 +10,7 @@ import torch
 
 from workbench.config import EncoderConfig, config_from_dict, config_to_toml
 from workbench.engine.hooks import Callback
+from workbench.engine.learner import build_learner
 from workbench.engine.models import parameter_groups
 from workbench.engine.trainer import Trainer
 
@@ -54,7 +55,8 @@ def test_lr_scale_gives_an_encoder_its_own_learning_rate(tiny_dataset, tmp_path)
     assert [group["lr_scale"] for group in groups] == [1.0, 0.1]
     text_params = {id(p) for p in trainer.teacher.encoders["text"].parameters()}
     assert {id(p) for p in groups[1]["params"]} == text_params
-    learner = trainer._learner("teacher", trainer.teacher, [trainer.teacher], steps_per_epoch=4, epochs=1)
+    learner = build_learner("teacher", trainer.teacher, [trainer.teacher], cfg.train, trainer.device,
+                            steps_per_epoch=4, epochs=1)
     assert [group["lr"] for group in learner.optimizer.param_groups] == pytest.approx([1e-3, 1e-4])
     assert len(parameter_groups([trainer.student])) == 1  # nothing scaled: one group, as before
 

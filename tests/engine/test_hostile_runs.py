@@ -9,9 +9,10 @@ import os
 import pytest
 
 from workbench import atomic
-from workbench.engine import trainer as trainer_module
+from workbench.engine.learner import Learner
 from workbench.engine.runs import RunRecord
-from workbench.engine.trainer import OutOfMemory, Trainer
+from workbench.engine.failures import OutOfMemory
+from workbench.engine.trainer import Trainer
 from workbench.errors import WorkbenchError
 
 from test_trainer import tiny_dataset  # noqa: F401 (a fixture)
@@ -41,7 +42,7 @@ def test_out_of_memory_stops_with_where_and_what_to_do_and_the_run_resumes(tiny_
     # The allocator fails in the student stage's 3rd batch: after the teacher's 4 optimizer steps and two
     # batches of the student and the baseline, one step each.
     with monkeypatch.context() as patch:
-        fail_at(patch, trainer_module, "_optimizer_step", RuntimeError(CPU_ALLOCATOR_ERROR), after=4 + 2 * 2)
+        fail_at(patch, Learner, "step", RuntimeError(CPU_ALLOCATOR_ERROR), after=4 + 2 * 2)
         with pytest.raises(OutOfMemory) as caught:
             trainer.fit()
     message = str(caught.value)

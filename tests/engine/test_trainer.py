@@ -20,7 +20,8 @@ from workbench.engine.checkpoint import load_checkpoint
 from workbench.engine.hooks import HOOKS, Callback
 from workbench.engine.runs import RunRecord, load_network
 from workbench.engine.schedule import lr_factor
-from workbench.engine.trainer import Trainer, TrainingDiverged
+from workbench.engine.failures import TrainingDiverged
+from workbench.engine.trainer import Trainer
 from workbench.errors import ConfigError, WorkbenchError
 
 from tiny_runs import tiny_config, write_tiny_dataset

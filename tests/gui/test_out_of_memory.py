@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox
 
-from workbench.engine import trainer as trainer_module
+from workbench.engine.learner import Learner
 from workbench.engine.runs import RunRecord
 
 # What torch's CPU allocator raises (tests/engine/test_hostile_runs.py injects the same).
@@ -21,7 +21,7 @@ def test_out_of_memory_shows_where_and_what_to_do_and_the_window_stays_responsiv
 
     window = make_window(make_tiny_config())
     with monkeypatch.context() as patch:
-        patch.setattr(trainer_module, "_optimizer_step", allocator_fails)
+        patch.setattr(Learner, "step", allocator_fails)
         with qtbot.waitSignal(window.session.run_failed, timeout=60_000):
             window.start_run()
 

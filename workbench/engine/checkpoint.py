@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from workbench.atomic import atomic_torch_save
 from workbench.errors import WorkbenchError, first_line
@@ -29,6 +30,19 @@ def checkpoint_file(run_dir: str | Path, net: str, which: str) -> Path:
 def save_checkpoint(path: str | Path, content: dict[str, Any]) -> None:
     """Write ``content`` (tensors and plain data only) atomically."""
     atomic_torch_save(path, {"format": CHECKPOINT_FORMAT, **content})
+
+
+def save_network(run_dir: str | Path, net: str, which: str, weights: dict[str, torch.Tensor], epoch: int | None,
+                 metrics: dict[str, Any], **extra: Any) -> None:
+    """``checkpoints/<net>-<which>.pt``: the network's ``weights`` (a CPU state dict), the epoch, its metrics,
+    and ``extra`` (the resume state ``training`` in the stage's last checkpoint; a reused teacher's ``source``)."""
+    save_checkpoint(checkpoint_file(run_dir, net, which),
+                    {"net": net, "which": which, "model": weights, "epoch": epoch, "metrics": metrics, **extra})
+
+
+def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s state dict copied to the CPU: what a checkpoint stores."""
+    return {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """What a stopped run needs to continue exactly: where it stopped, and the state of its random generators.
 
 The trainer writes the full training state into ``<stage>-last.pt`` (``Trainer._save_last``);
-this module reads the resume point back and handles the generator and weight states.
+this module reads the resume point back and handles the generator states.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
 from workbench.engine.checkpoint import load_checkpoint
 from workbench.engine.runs import RunRecord
@@ -47,7 +46,3 @@ def set_generator_states(device: torch.device, states: list[torch.Tensor]) -> No
         torch.cuda.set_rng_state(states[1], device)
     elif device.type == "mps":
         torch.mps.set_rng_state(states[1])
-
-
-def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}

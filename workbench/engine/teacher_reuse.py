@@ -3,7 +3,7 @@
 A teacher may be reused only with the same seed and data settings (so the same validation
 split and preprocessing), fields, classes and dataset: otherwise validation samples may
 have been in its training set. What the app checks when a teacher is chosen, and the
-trainer before it makes a run folder.
+trainer before it makes a run folder; ``load_reused_teacher`` loads it once the data is prepared.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from workbench.config import ExperimentConfig, config_to_dict
 from workbench.data import dataset_fingerprint
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint
 from workbench.engine.runs import RunRecord
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, WorkbenchError
 
 # Data settings that decide the split and the fitted preprocessing: a reused teacher must
 # have been trained with the same ones, or validation samples may be in its training set.
@@ -85,3 +87,16 @@ def resolve_teacher_source(cfg: ExperimentConfig) -> dict[str, Any]:
     return {"run_dir": record.path, "path": path, "checkpoint": checkpoint,
             "fingerprint": record.summary.get("dataset_fingerprint"),
             "class_names": list(record.summary.get("class_names") or [])}
+
+
+def load_reused_teacher(source: dict[str, Any], teacher: nn.Module, fingerprint: str, class_names: list[str]) -> None:
+    """Load the reused teacher's weights into ``teacher``, once the prepared data shows that it was trained
+    on this very dataset (``fingerprint``) and classes."""
+    if source["fingerprint"] != fingerprint:
+        raise WorkbenchError(
+            f"The teacher in {source['run_dir']} was trained on other data (the dataset fingerprint differs); "
+            "its validation split would not match this run's, so validation samples may have been in its "
+            "training set. Train a new teacher on this dataset (empty teacher.checkpoint).")
+    if source["class_names"] != class_names:
+        raise WorkbenchError(f"The teacher in {source['run_dir']} knows other classes than this dataset.")
+    teacher.load_state_dict(source["checkpoint"]["model"])

@@ -28,143 +28,40 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import importlib.metadata
-import math
-import platform
 import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Sampler
 
 from workbench.atomic import atomic_write_json, remove_leftover_temp_files
-from workbench.config import CONFIGURED_NETS, NETS, ExperimentConfig, check, config_to_dict, save_config
-from workbench.data import check_dataset, collate_batch, make_loader, prepare_data
+from workbench.config import CONFIGURED_NETS, ExperimentConfig, check, config_to_dict, save_config
+from workbench.data import check_dataset, make_loader, prepare_data
 from workbench.engine import distributed
+from workbench.engine.batches import EpochBatches, derived_seed, epoch_batches, train_loader
 from workbench.engine.budget import check_fits_memory
-from workbench.engine.checkpoint import checkpoint_file, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from workbench.engine.device import autocast, cpu_threads, device_name, grad_scaler, resolve_cpu_threads
+from workbench.engine.checkpoint import (checkpoint_file, cpu_state, load_checkpoint, rng_state, save_network,
+                                         set_rng_state)
+from workbench.engine.device import autocast, cpu_threads, device_name, resolve_cpu_threads
+from workbench.engine.failures import TrainingDiverged, check_finite, is_out_of_memory, out_of_memory
 from workbench.engine.hf_text import field_tokenizers, save_architectures
 from workbench.engine.hooks import Callback, CallbackList
+from workbench.engine.learner import Learner, StudentWithObjective, build_learner
 from workbench.engine.loggers import experiment_loggers
 from workbench.engine.losses import Objective, describe_objective, objective_context
-from workbench.engine.metrics import agreement, recall_at_k
-from workbench.engine.models import build_network, count_parameters, parameter_groups, set_train_mode
-from workbench.engine.result import improves, run_result
+from workbench.engine.models import build_network, count_parameters, set_train_mode
+from workbench.engine.run_summary import environment_versions, paired_tests, record_validation, run_summary
 from workbench.engine.runs import RunRecord, RunWriter, create_run_dir
-from workbench.engine.resume_state import cpu_state, generator_states, resume_point, set_generator_states
-from workbench.engine.schedule import lr_factor
-from workbench.engine.stats import paired_test
+from workbench.engine.resume_state import generator_states, resume_point, set_generator_states
 from workbench.engine.teacher_cache import TeacherOutputCache, teacher_cache_for
-from workbench.engine.tasks import Task, get_task
-from workbench.engine.teacher_reuse import check_teacher_reuse, resolve_teacher_source
-from workbench.errors import ConfigError, WorkbenchError, first_line
-
-
-
-
-class TrainingDiverged(WorkbenchError):
-    """A loss term became NaN or infinite; the message names the term, the network and the step."""
-
-
-class OutOfMemory(WorkbenchError):
-    """The CPU allocator or the GPU ran out of memory; the message names the stage, epoch, batch and batch size."""
-
-
-def _is_out_of_memory(error: BaseException) -> bool:
-    if isinstance(error, (MemoryError, torch.OutOfMemoryError)):
-        return True
-    # The CPU allocator raises a plain RuntimeError: "DefaultCPUAllocator: can't allocate memory: ...".
-    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
-
-
-def derived_seed(seed: int, *parts: object) -> int:
-    """A 63-bit seed that depends only on ``seed`` and ``parts`` (e.g. "shuffle", stage, epoch)."""
-    text = "/".join(str(part) for part in (seed, *parts))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
-
-
-class _EpochBatches(Sampler):
-    """The batches of the current epoch; the trainer sets them before each epoch.
-
-    One sampler and one DataLoader serve the whole stage, so persistent workers (and
-    their image caches) live across epochs.
-    """
-
-    def __init__(self) -> None:
-        self.batches: list[list[int]] = []
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-
-@dataclasses.dataclass
-class _Learner:
-    """One network being trained: its modules' parameters share one optimizer and schedule."""
-
-    name: str
-    network: nn.Module
-    modules: list[nn.Module]
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler | None
-
-    def parameters(self) -> list[nn.Parameter]:
-        return [p for module in self.modules for p in module.parameters() if p.requires_grad]
-
-    def state(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler is not None else None}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if self.scaler is not None and state["scaler"] is not None:
-            self.scaler.load_state_dict(state["scaler"])
-
-
-class _StudentWithObjective(nn.Module):
-    """The student and the objective as one module, whose forward gives the student's output and loss.
-
-    They share one optimizer, and the objective's learned parts (projectors, heads, decoder) get
-    gradients as the student does, so under DDP they must be one wrapped module: DDP averages the
-    gradients of the parameters of the module it wraps, and those only.
-    """
-
-    def __init__(self, student: nn.Module, objective: Objective, task: Task):
-        super().__init__()
-        self.student = student
-        self.objective = objective
-        self.task = task
-
-    def forward(self, batch: dict[str, torch.Tensor], teacher_out: Any, device: torch.device, precision: str) -> Any:
-        with autocast(device, precision):
-            output = self.student(batch)
-        loss, terms = self.objective(*self.task.loss_view(output, teacher_out, batch))
-        return output, loss, terms
-
-
-@dataclasses.dataclass
-class _Best:
-    """Best validation value of one network so far, and the metrics at that epoch."""
-
-    value: float | None = None
-    epoch: int | None = None
-    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
-    # The class predicted for each validation sample at that epoch: the paired test of the best checkpoints.
-    predicted: list[int] | None = None
-
-    def improves(self, value: float, metric: str) -> bool:
-        return improves(self.value, value, metric)
+from workbench.engine.tasks import get_task
+from workbench.engine.teacher_reuse import check_teacher_reuse, load_reused_teacher, resolve_teacher_source
+from workbench.engine.validation import (Best, epoch_metrics, evaluate, retrieval_metrics, shared_embeddings,
+                                         validation_payload)
+from workbench.errors import ConfigError, WorkbenchError
 
 
 class Trainer:
@@ -236,24 +133,14 @@ class Trainer:
         self._step = 0
         self._position: tuple[int, int | None] = (0, None)  # epoch, batch (None: validating) for error messages
         self._previous_summary: dict[str, Any] = {}
-        self._results: dict[str, dict[str, Any]] = {}
+        self._results: dict[str, dict[str, Any]] = {}  # per network, as run_summary.record_validation keeps them
+        self.data = None  # prepared by fit()
+        self.class_names: list[str] = []
         self._retrieval: dict[str, Any] | None = None
         self.task = get_task(self.cfg.data.task)
         self._timings: dict[str, float] = {}
         self._summary_base: dict[str, Any] = {"run_dir": str(self.run_dir), "name": self.run_dir.name,
                                               "objective": describe_objective(self.cfg.loss)}
-
-    def _out_of_memory(self, error: BaseException) -> OutOfMemory:
-        """The allocator's error as one message: where it happened and what to change."""
-        if getattr(self, "device", None) is not None and self.device.type == "cuda":
-            torch.cuda.empty_cache()  # what the failed batch held goes back, for the app and the next run
-        epoch, batch = self._position
-        where = f"{self._stage} stage" if self._stage else "the start (building the networks)"
-        if self._stage and epoch:
-            where += f", epoch {epoch}, " + (f"batch {batch}" if batch else "validation")
-        return OutOfMemory(f"Out of memory at the {where}, batch size {self.cfg.train.batch_size}: try a smaller "
-                           "batch (train.batch_size) or network. The run resumes from its last checkpoint "
-                           f"(workbench train --resume {self.run_dir}). ({first_line(error)})")
 
     def request_stop(self) -> None:
         """End the run after the current batch, leaving a resumable checkpoint (thread-safe)."""
@@ -294,7 +181,11 @@ class Trainer:
             return distributed.from_main(summary, self._dist)
         except Exception as caught:
             self._add_time("total", time.perf_counter() - started)
-            error = self._out_of_memory(caught) if _is_out_of_memory(caught) else caught
+            error = caught
+            if is_out_of_memory(caught):
+                if getattr(self, "device", None) is not None and self.device.type == "cuda":
+                    torch.cuda.empty_cache()  # what the failed batch held goes back, for the app and the next run
+                error = out_of_memory(caught, self._stage, self._position, self.cfg.train.batch_size, self.run_dir)
             message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
             self._hooks.call("on_exception", {"message": message, "traceback": traceback.format_exc(),
                                               "stage": self._stage, "step": self._step,
@@ -342,7 +233,12 @@ class Trainer:
                                                                 self.teacher)).to(self.device)
         self._stages = ["student"] if self._teacher_source else ["teacher", "student"]
         if self._teacher_source:
-            self._load_reused_teacher(data.fingerprint)
+            load_reused_teacher(self._teacher_source, self.teacher, data.fingerprint, self.class_names)
+            if self._dist.is_main:  # this run's teacher-best.pt, which the results and inference read
+                source = self._teacher_source
+                save_network(self.run_dir, "teacher", "best", cpu_state(self.teacher),
+                             source["checkpoint"].get("epoch"), source["checkpoint"].get("metrics", {}),
+                             source=str(source["path"]))
 
         if self._dist.is_main:
             atomic_write_json(self.run_dir / "samples.json", [
@@ -356,29 +252,13 @@ class Trainer:
             "device": str(self.device), "device_name": device_name(self.device), "precision": cfg.train.precision,
             "cpu_threads": torch.get_num_threads(),
             "world_size": self._dist.world_size,
-            "versions": _versions(), "dataset_fingerprint": data.fingerprint, "class_names": self.class_names,
+            "versions": environment_versions(), "dataset_fingerprint": data.fingerprint,
+            "class_names": self.class_names,
             "params": self._params(), "stages": self._stages,
             "teacher_source": str(self._teacher_source["run_dir"]) if self._teacher_source else None,
         })
         if self._resume is not None:
             self._results = copy.deepcopy(self._resume["results"])
-
-    def _load_reused_teacher(self, fingerprint: str) -> None:
-        source = self._teacher_source
-        if source["fingerprint"] != fingerprint:
-            raise WorkbenchError(
-                f"The teacher in {source['run_dir']} was trained on other data (the dataset fingerprint differs); "
-                "its validation split would not match this run's, so validation samples may have been in its "
-                "training set. Train a new teacher on this dataset (empty teacher.checkpoint).")
-        if source["class_names"] != self.class_names:
-            raise WorkbenchError(f"The teacher in {source['run_dir']} knows other classes than this dataset.")
-        self.teacher.load_state_dict(source["checkpoint"]["model"])
-        if not self._dist.is_main:
-            return
-        save_checkpoint(checkpoint_file(self.run_dir, "teacher", "best"), {
-            "net": "teacher", "which": "best", "model": cpu_state(self.teacher),
-            "epoch": source["checkpoint"].get("epoch"), "metrics": source["checkpoint"].get("metrics", {}),
-            "source": str(source["path"])})
 
     def _params(self) -> dict[str, int]:
         params = {"teacher": count_parameters(self.teacher), "student": count_parameters(self.student)}
@@ -392,20 +272,9 @@ class Trainer:
         return (train.teacher_epochs or train.epochs) if stage == "teacher" else train.epochs
 
     def _train_batches(self, stage: str, epoch: int) -> list[list[int]]:
-        """This epoch's batches of dataset positions: a shuffle that depends only on (seed, stage, epoch).
-
-        A last batch of one sample is dropped: batch norm cannot train on it, nor can the
-        relational and contrastive terms, which compare samples within a batch. Under torchrun each
-        rank takes its equal share of the order, so every rank has as many batches, of the same sizes,
-        and ``batch_size`` is per rank.
-        """
-        generator = torch.Generator().manual_seed(derived_seed(self.cfg.train.seed, "shuffle", stage, epoch))
-        order = distributed.shard(torch.randperm(len(self.data.train), generator=generator).tolist(), self._dist)
-        size = self.cfg.train.batch_size
-        batches = [order[i:i + size] for i in range(0, len(order), size)]
-        if len(batches) > 1 and len(batches[-1]) < 2:
-            batches.pop()
-        return batches
+        """This epoch's batches of dataset positions (batches.epoch_batches)."""
+        return epoch_batches(self.cfg.train.seed, stage, epoch, len(self.data.train), self.cfg.train.batch_size,
+                             self._dist)
 
     def _fit_start_payload(self) -> dict[str, Any]:
         steps = {stage: len(self._train_batches(stage, 1)) for stage in self._stages}
@@ -419,26 +288,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ one stage
 
-    def _learner(self, name: str, network: nn.Module, modules: list[nn.Module], steps_per_epoch: int,
-                 epochs: int) -> _Learner:
-        train = self.cfg.train
-        # Each group's lr is the peak lr times its multiplier; LambdaLR scales every group alike.
-        params = [{"params": group["params"], "lr": train.lr * group["lr_scale"]}
-                  for group in parameter_groups(modules)]
-        # On CUDA the fused kernels update every parameter in a few launches instead of several per
-        # tensor: small networks there are bound by kernel launches, not by arithmetic.
-        fused = {"fused": True} if self.device.type == "cuda" else {}
-        if train.optimizer == "sgd":
-            optimizer = torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay,
-                                        **fused)
-        elif train.optimizer == "adamw":
-            optimizer = torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay, **fused)
-        else:
-            optimizer = torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay, **fused)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: lr_factor(step, steps_per_epoch, epochs, train))
-        return _Learner(name, network, modules, optimizer, scheduler, grad_scaler(self.device, train.precision))
-
     def _run_stage(self, stage: str) -> bool:
         """Train one stage; False when the run was stopped in it."""
         self._stage = stage
@@ -451,20 +300,22 @@ class Trainer:
             self._load_best_teacher()
             return True
 
+        def learner(name: str, network: nn.Module, modules: list[nn.Module]) -> Learner:
+            return build_learner(name, network, modules, self.cfg.train, self.device, steps_per_epoch, epochs)
+
         if stage == "teacher":
-            learners = [self._learner("teacher", self.teacher, [self.teacher], steps_per_epoch, epochs)]
+            learners = [learner("teacher", self.teacher, [self.teacher])]
         else:
             self.teacher.eval().requires_grad_(False)
             self._teacher_cache = teacher_cache_for(
                 self.cfg, [self.data.fields[name].kind for name in self.cfg.teacher.fields],
                 self.objective.requires_teacher, len(self.data.report.index.samples), self.run_dir)
-            learners = [self._learner("student", self.student, [self.student, self.objective], steps_per_epoch,
-                                      epochs)]
+            learners = [learner("student", self.student, [self.student, self.objective])]
             if self.baseline is not None:
-                learners.append(self._learner("baseline", self.baseline, [self.baseline], steps_per_epoch, epochs))
+                learners.append(learner("baseline", self.baseline, [self.baseline]))
         main = learners[0]
         metric = self.cfg.train.early_stopping_metric
-        best = {learner.name: _Best() for learner in learners}
+        best = {learner.name: Best() for learner in learners}
         bad_epochs = 0
         epochs_done = batches_done = 0
         stage_done = False
@@ -477,7 +328,7 @@ class Trainer:
                     self.baseline.load_state_dict(state["baseline_model"])
             for learner in learners:
                 learner.load_state(state["learners"][learner.name])
-            best = {name: _Best(**values) for name, values in state["best"].items()}
+            best = {name: Best(**values) for name, values in state["best"].items()}
             bad_epochs, epochs_done, batches_done = state["bad_epochs"], state["epochs_done"], state["batches_done"]
             stage_done, self._step = state["stage_done"], state["step"]
             if self._dist.enabled:
@@ -494,16 +345,16 @@ class Trainer:
             self._train_modules = {"teacher": distributed.wrap(self.teacher, self.device, self._dist)}
         else:
             self._train_modules = {"student": distributed.wrap(
-                _StudentWithObjective(self.student, self.objective, self.task), self.device, self._dist)}
+                StudentWithObjective(self.student, self.objective, self.task), self.device, self._dist)}
             if self.baseline is not None:
                 self._train_modules["baseline"] = distributed.wrap(self.baseline, self.device, self._dist)
 
         self._hooks.call("on_stage_start", {"stage": stage, "epochs": epochs, "start_epoch": epochs_done,
                                             "steps_per_epoch": steps_per_epoch})
-        self._teacher_val = (self._validate({"teacher": self.teacher})
+        self._teacher_val = (self._evaluate({"teacher": self.teacher})
                              if stage == "student" and self._dist.is_main else None)
-        sampler = _EpochBatches()
-        loader = self._train_loader(sampler)
+        sampler = EpochBatches()
+        loader = train_loader(self.data.train, sampler, self.cfg.data.num_workers, self.device, self.cfg.train.seed)
 
         def checkpoint(epochs_complete: int, batches_complete: int, done: bool) -> None:
             self._save_last(stage, learners, epochs_complete, batches_complete, done, best, bad_epochs,
@@ -574,15 +425,7 @@ class Trainer:
             self.teacher.load_state_dict(load_checkpoint(checkpoint_file(self.run_dir, "teacher", "best"))["model"])
         distributed.broadcast_module(self.teacher, self._dist)
 
-    def _train_loader(self, sampler: _EpochBatches) -> Iterable[dict[str, torch.Tensor]]:
-        """The stage's training batches, in the order ``sampler`` gives each epoch."""
-        workers = self.cfg.data.num_workers
-        return DataLoader(self.data.train, batch_sampler=sampler, collate_fn=collate_batch, num_workers=workers,
-                          persistent_workers=workers > 0, pin_memory=self.device.type == "cuda",
-                          # Its own generator: creating an iterator must not draw from the global RNG.
-                          generator=torch.Generator().manual_seed(derived_seed(self.cfg.train.seed, "loader")))
-
-    def _train_step(self, stage: str, learners: list[_Learner], batch: dict[str, torch.Tensor], epoch: int,
+    def _train_step(self, stage: str, learners: list[Learner], batch: dict[str, torch.Tensor], epoch: int,
                     batch_number: int, batches: int) -> dict[str, Any]:
         device, precision = self.device, self.cfg.train.precision
         batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
@@ -632,10 +475,10 @@ class Trainer:
                 + [self.task.batch_accuracy(out.logits, labels) for out in outputs.values()]), self._dist).tolist()
         term_values = {name: {"raw": values[2 * i], "weighted": values[2 * i + 1]} for i, name in enumerate(terms)}
         loss_values = dict(zip((name for name, _ in losses), values[2 * len(terms):2 * len(terms) + len(losses)]))
-        self._check_finite(stage, term_values, loss_values, epoch, batch_number)
+        check_finite(term_values, loss_values, self.run_dir, stage, self._step, epoch, batch_number)
 
         for learner, (_, value) in zip(learners, losses):
-            _optimizer_step(learner, value, self.cfg.train.grad_clip)
+            learner.step(value, self.cfg.train.grad_clip)
         accuracies = values[2 * len(terms) + len(losses):]
         payload = {"stage": stage, "epoch": epoch, "batch": batch_number, "batches": batches, "step": self._step,
                    "samples": int(labels.shape[0]) * self._dist.world_size, "lr": lr,
@@ -645,128 +488,45 @@ class Trainer:
             payload["baseline_loss"] = loss_values["baseline"]
         return payload
 
-    def _check_finite(self, stage: str, terms: dict[str, dict[str, float]], losses: dict[str, float], epoch: int,
-                      batch_number: int) -> None:
-        bad = [(_main_net(stage), name, values["raw"]) for name, values in terms.items()
-               if not math.isfinite(values["raw"]) or not math.isfinite(values["weighted"])]
-        if "baseline" in losses and not math.isfinite(losses["baseline"]):
-            bad.append(("baseline", "ce", losses["baseline"]))
-        if not bad:
-            return
-        net, term, value = bad[0]
-        last = checkpoint_file(self.run_dir, stage, "last")
-        kept = (f"The last good checkpoint, {last.relative_to(self.run_dir)}, is kept." if last.exists()
-                else "No checkpoint was written before it.")
-        raise TrainingDiverged(
-            f"The {net}'s loss term '{term}' became {value} at step {self._step} ({stage} stage, epoch {epoch}, "
-            f"batch {batch_number}); training stopped. {kept} Try a lower train.lr, gradient clipping "
-            "(train.grad_clip) or fp32 precision.")
-
     # ------------------------------------------------------------------ validation
 
-    @torch.no_grad()
-    def _validate(self, networks: dict[str, nn.Module]) -> dict[str, dict[str, Any]]:
-        """What the task keeps of each network's outputs (probabilities or masks), its embeddings and its
-        metrics over the validation set, in sample order."""
-        device, precision = self.device, self.cfg.train.precision
-        for network in networks.values():
-            network.eval()
-        collectors = {name: self.task.collector(self._metric_context) for name in networks}
-        labels, indices = [], []
-        for batch in self._val_loader:
-            batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
-            labels.append(batch["label"].cpu())
-            indices.append(batch["index"].cpu())
-            for name, network in networks.items():
-                with autocast(device, precision):
-                    output = network(batch)
-                collectors[name].add(output.logits.float(), batch["label"], output.embedding)
-        label_array = torch.cat(labels).numpy()
-        results: dict[str, Any] = {name: collector.result(label_array) for name, collector in collectors.items()}
-        results["_labels"] = label_array
-        results["_index"] = torch.cat(indices).numpy()
-        return results
+    def _evaluate(self, networks: dict[str, nn.Module]) -> dict[str, Any]:
+        return evaluate(networks, self._val_loader, self.task, self._metric_context, self.device,
+                        self.cfg.train.precision)
 
-    def _validation_epoch(self, stage: str, learners: list[_Learner], epoch: int, best: dict[str, _Best],
+    def _validation_epoch(self, stage: str, learners: list[Learner], epoch: int, best: dict[str, Best],
                           metric: str) -> bool:
         """Validate, log, save the best checkpoints; True when the stage's main network improved."""
-        validated = self._validate({learner.name: learner.network for learner in learners})
+        validated = self._evaluate({learner.name: learner.network for learner in learners})
         if stage == "student":
             validated["teacher"] = self._teacher_val["teacher"]
-        teacher_preds = self.task.predictions(validated["teacher"])
-        metrics = {}
-        for net in NETS:
-            if net in validated:
-                metrics[net] = dict(validated[net]["metrics"])
-                if net != "teacher":
-                    metrics[net]["agreement"] = agreement(self.task.predictions(validated[net]), teacher_preds)
-        # Each sample's predicted class, for the paired test of the gain (None: the task has no class per sample).
-        predicted = {net: self.task.sample_classes(validated[net]) for net in metrics}
+        metrics, predicted = epoch_metrics(validated, self.task)
         improved = {}
         for learner in learners:
             value = metrics[learner.name][metric]
             improved[learner.name] = best[learner.name].improves(value, metric)
             if improved[learner.name]:
-                best[learner.name] = _Best(value, epoch, metrics[learner.name], predicted[learner.name])
-                save_checkpoint(checkpoint_file(self.run_dir, learner.name, "best"), {
-                    "net": learner.name, "which": "best", "model": cpu_state(learner.network), "epoch": epoch,
-                    "metrics": metrics[learner.name]})
-        for net, values in metrics.items():
-            result = self._results.setdefault(net, {})
-            if net in best:
-                result.update(final=values, final_epoch=epoch, best=dataclasses.asdict(best[net]))
-            elif "best" not in result:  # a reused teacher: its evaluation is its best and its last
-                result.update(final=values, final_epoch=None,
-                              best={"value": values[metric], "epoch": None, "metrics": values})
-        for net in metrics:
-            self._results[net]["final_predicted"] = predicted[net]
-        predictions = {"index": validated["_index"], "label": validated["_labels"]}
-        for net in metrics:
-            predictions.update({f"{net}_{key}": value for key, value in validated[net].items() if key != "metrics"})
-        # The frozen teacher's metrics do not change in the student stage: they are logged in its own
-        # stage (and kept in the summary); its predictions stay in every epoch's arrays, for comparison.
-        logged = {net: values for net, values in metrics.items() if net != "teacher" or stage == "teacher"}
-        payload = {"stage": stage, "epoch": epoch, "step": self._step, "metrics": logged, "predictions": predictions}
-        if "baseline" in metrics and stage == "student":
-            gain_metric = self.task.main_metric
-            payload["distillation_gain"] = metrics["student"][gain_metric] - metrics["baseline"][gain_metric]
-            if predicted["student"] is not None:
-                payload["paired_test"] = paired_test(validated["_labels"], predicted["student"],
-                                                     predicted["baseline"], self.class_names)
+                best[learner.name] = Best(value, epoch, metrics[learner.name], predicted[learner.name])
+                save_network(self.run_dir, learner.name, "best", cpu_state(learner.network), epoch,
+                             metrics[learner.name])
+        record_validation(self._results, metrics, predicted, best, epoch, metric)
+        payload = validation_payload(stage, epoch, self._step, validated, metrics, predicted, self.task,
+                                     self.class_names)
         if stage == "student" and "contrastive" in self.objective.terms:
-            shared = self._shared_embeddings(validated)
-            predictions.update({f"{net}_shared": values for net, values in shared.items()})
-            self._retrieval = payload["retrieval"] = self._retrieval_metrics(shared)
+            shared = shared_embeddings(self.objective.terms["contrastive"], validated)
+            payload["predictions"].update({f"{net}_shared": values for net, values in shared.items()})
+            kinds = {name: info.kind for name, info in self.data.fields.items()}
+            self._retrieval = payload["retrieval"] = retrieval_metrics(shared, kinds, self.cfg.student.fields,
+                                                                       self.cfg.teacher.fields)
         for learner in learners:
             set_train_mode(learner.network)
         self._hooks.call("on_validation_end", payload)
         return improved[learners[0].name]
 
-    @torch.no_grad()
-    def _shared_embeddings(self, validated: dict[str, Any]) -> dict[str, np.ndarray]:
-        """The student's and the teacher's validation embeddings in the contrastive term's shared space."""
-        term = self.objective.terms["contrastive"]
-        device = next(term.parameters()).device
-        return {net: head(torch.from_numpy(validated[net]["embedding"]).to(device)).float().cpu().numpy()
-                for net, head in (("student", term.student_head), ("teacher", term.teacher_head))}
-
-    def _retrieval_metrics(self, shared: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Cross-modal retrieval on the validation split in the contrastive term's shared space: each
-        student embedding (the student's modalities) queries the teacher embeddings (the teacher's
-        modalities) for its own sample, and the other way round; Recall@1/5/10."""
-        student, teacher = shared["student"], shared["teacher"]
-        kinds = {name: info.kind for name, info in self.data.fields.items()}
-        student_side = "+".join(dict.fromkeys(kinds[name] for name in self.cfg.student.fields))
-        teacher_side = "+".join(dict.fromkeys(kinds[name] for name in self.cfg.teacher.fields))
-        return {"samples": int(student.shape[0]), "student_modalities": student_side,
-                "teacher_modalities": teacher_side,
-                f"{student_side}->{teacher_side}": recall_at_k(student, teacher),
-                f"{teacher_side}->{student_side}": recall_at_k(teacher, student)}
-
     # ------------------------------------------------------------------ checkpoints and summary
 
-    def _save_last(self, stage: str, learners: list[_Learner], epochs_done: int, batches_done: int, stage_done: bool,
-                   best: dict[str, _Best], bad_epochs: int, elapsed: float) -> None:
+    def _save_last(self, stage: str, learners: list[Learner], epochs_done: int, batches_done: int, stage_done: bool,
+                   best: dict[str, Best], bad_epochs: int, elapsed: float) -> None:
         """The resume point: ``<stage>-last.pt`` holds the whole training state of the stage.
 
         Called on every rank: under torchrun each rank's RNG state is gathered, so that a resume gives
@@ -793,89 +553,21 @@ class Trainer:
             if self.baseline is not None:
                 training["baseline_model"] = cpu_state(self.baseline)
                 # The baseline's own file, for loading it as a network (the resume state is in student-last).
-                save_checkpoint(checkpoint_file(self.run_dir, "baseline", "last"), {
-                    "net": "baseline", "which": "last", "model": training["baseline_model"], "epoch": epochs_done,
-                    "metrics": self._results.get("baseline", {}).get("final", {})})
-        save_checkpoint(checkpoint_file(self.run_dir, stage, "last"), {
-            "net": main.name, "which": "last", "model": cpu_state(main.network), "epoch": epochs_done,
-            "metrics": metrics, "training": training})
-
-    def _paired_tests(self) -> dict[str, dict[str, Any] | None]:
-        """Student against baseline on the same validation samples (engine/stats.py), at the last epoch and
-        between the best checkpoints (each chosen by the same rule on its own validation figures)."""
-        student, baseline = self._results.get("student", {}), self._results.get("baseline", {})
-        tests: dict[str, dict[str, Any] | None] = {"last": None, "best": None}
-        if student.get("final_predicted") is None or baseline.get("final_predicted") is None:
-            return tests
-        labels = self.data.val.labels
-        tests["last"] = paired_test(labels, student["final_predicted"], baseline["final_predicted"], self.class_names)
-        best_student, best_baseline = student["best"], baseline["best"]
-        if best_student.get("predicted") is not None and best_baseline.get("predicted") is not None:
-            tests["best"] = {**paired_test(labels, best_student["predicted"], best_baseline["predicted"],
-                                           self.class_names),
-                             "student_epoch": best_student["epoch"], "baseline_epoch": best_baseline["epoch"]}
-        return tests
+                save_network(self.run_dir, "baseline", "last", training["baseline_model"], epochs_done,
+                             self._results.get("baseline", {}).get("final", {}))
+        save_network(self.run_dir, main.name, "last", cpu_state(main.network), epochs_done, metrics, training=training)
 
     def _add_time(self, key: str, seconds: float) -> None:
         self._timings[key] = self._timings.get(key, 0.0) + seconds
 
     def _summary(self, status: str, error: str | None = None) -> dict[str, Any]:
-        summary: dict[str, Any] = {"status": status, **self._summary_base}
-        metric = self.cfg.train.early_stopping_metric
-        for net, result in self._results.items():
-            best = result.get("best") or {}
-            entry = dict(result.get("final", {}))
-            for key in dict.fromkeys(("val_accuracy", "val_macro_f1", "val_loss", self.task.main_metric)):
-                if key in best.get("metrics", {}):
-                    entry[f"best_{key}"] = best["metrics"][key]
-            entry["best_epoch"] = best.get("epoch")
-            entry["best_metric"] = metric
-            entry["last_epoch"] = result.get("final_epoch")
-            summary[net] = entry
-        summary["task"] = self.cfg.data.task
-        summary["gain_metric"] = self.task.main_metric
-        if self._retrieval is not None:
-            summary["retrieval"] = self._retrieval
-        # The one definition of the run's result (engine/result.py), best and last, gain under each.
-        summary["result"] = run_result(summary, self._paired_tests()).to_dict()
-        summary["timings"] = {key: round(value, 3) for key, value in self._timings.items()}
-        summary["error"] = error
-        return summary
-
-
-def _main_net(stage: str) -> str:
-    return "teacher" if stage == "teacher" else "student"
-
-
-def _optimizer_step(learner: _Learner, loss: torch.Tensor, grad_clip: float) -> None:
-    optimizer, scaler = learner.optimizer, learner.scaler
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        if grad_clip > 0:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(learner.parameters(), grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        if grad_clip > 0:
-            nn.utils.clip_grad_norm_(learner.parameters(), grad_clip)
-        optimizer.step()
-    learner.scheduler.step()
+        labels = self.data.val.labels if self.data is not None else None
+        return run_summary(status, self._summary_base, self._results, self.task, self.cfg.train.early_stopping_metric,
+                           self._retrieval, paired_tests(self._results, labels, self.class_names), self._timings, error)
 
 
 def _default_name(cfg: ExperimentConfig) -> str:
     return "-".join(name for name, term in cfg.loss.terms().items() if term.weight > 0)
-
-
-def _versions() -> dict[str, str]:
-    try:
-        workbench_version = importlib.metadata.version("workbench")
-    except importlib.metadata.PackageNotFoundError:
-        workbench_version = "unknown"
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "workbench": workbench_version}
 
 
 def _check_fields(cfg: ExperimentConfig, fields: dict[str, Any]) -> None:
