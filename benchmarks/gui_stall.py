@@ -8,8 +8,9 @@ that the plots really redraw.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_stall.py [--epochs 3] [--batch-size 4]
 
-Prints max and p99 lateness (ms), the time the live plots' redraws took on the GUI thread
-(their own share of it), and the batch rate; then the worst stalls, each with the CPU time
+Prints max and p99 lateness (ms), the GUI thread's CPU time between ticks (its own work: on
+a loaded machine lateness also counts the waits for a core), the time the live plots'
+redraws took on the GUI thread (their own share of it), and the batch rate; then the worst stalls, each with the CPU time
 the GUI thread itself used in it (near the stall's length: the GUI thread's own work; far
 below it: waiting for the GIL or a core), and the garbage collections and their length. ``--tab data`` keeps the plots hidden, which
 separates the plots' cost from the contention with the training thread (GIL, 2 cores).
@@ -165,6 +166,11 @@ def main() -> int:
           f"(at {probe.tick_ms[worst + 1] / 1000:.1f} s after Start), "
           f"p99 {np.percentile(lateness, 99):.1f} ms, median {np.median(lateness):.1f} ms")
     cpu = np.array(probe.cpu_ms[1:])
+    # What the GUI thread itself computed between two ticks: its own work, which load on the machine
+    # does not lengthen much (lateness adds the waits for a core and for the GIL).
+    print(f"GUI-thread CPU time between ticks: max {cpu.max():.1f} ms, p99 {np.percentile(cpu, 99):.1f} ms, "
+          f"median {np.median(cpu):.1f} ms; machine load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")
     print("worst stalls: " + "; ".join(
         f"{lateness[i]:.0f} ms at {probe.tick_ms[i + 1] / 1000:.2f} s (GUI CPU {cpu[i]:.0f} ms)"
         for i in np.argsort(lateness)[::-1][:5]))

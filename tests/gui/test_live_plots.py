@@ -84,6 +84,26 @@ def test_slots_only_append_and_the_timer_redraws_everything(qtbot):
     assert plots._curves["gain:distillation gain"].best is None if "gain:distillation gain" in plots._curves else True
 
 
+def test_each_tick_redraws_one_plot_in_turn(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.show()
+    plots.redraw_timer.stop()  # ticked by hand below
+    for step in range(1, 11):
+        plots.add_event(batch("teacher", step))
+    drawn = []
+    for _ in range(3):
+        plots._on_redraw_timer_timeout()
+        drawn.append({curve.plot_key for curve in plots._curves.values() if curve.version >= 0})
+    assert drawn == [{"loss"}, {"loss", "accuracy"}, {"loss", "accuracy", "lr"}]  # the gain plot has no data
+    assert not plots._dirty
+    plots.add_event(batch("teacher", 11))  # news for three plots: the turn goes on from the lr plot, to loss
+    plots._on_redraw_timer_timeout()
+    up_to_date = {name: curve.version == plots.history.series[name].version for name, curve in plots._curves.items()}
+    assert up_to_date == {"loss:teacher/ce": True, "loss:teacher/total": True, "accuracy:teacher train": False,
+                          "lr:teacher": False}
+
+
 def test_display_options_redraw_without_losing_points(qtbot):
     plots = LivePlots()
     qtbot.addWidget(plots)

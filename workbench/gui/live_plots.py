@@ -1,9 +1,10 @@
 """Live plots of a run: losses, accuracies, learning rate and distillation gain.
 
-Slots only append to :class:`RunHistory` buffers; a timer redraws at most
-``REDRAW_HZ`` times a second, and only the series that changed, with ``setData``. Curves
-keep the full-resolution data; pyqtgraph thins only what it draws (peak downsampling,
-clip to view).
+Slots only append to :class:`RunHistory` buffers; a timer redraws the series that changed,
+with ``setData``, one plot per tick in turn, so that each plot refreshes ``REDRAW_HZ`` times
+a second and no tick repaints all four (a tick's work, and the repaint after it, stay a
+few milliseconds: the GUI thread answers in between). Curves keep the full-resolution
+data; pyqtgraph thins only what it draws (peak downsampling, clip to view).
 
 The view ranges are fitted here, not by pyqtgraph's auto-range: auto-range changes the
 axes on every redraw, and re-laying out eight axes costs ~40 ms a frame, which is the
@@ -15,6 +16,7 @@ its planned length from the start. Panning or zooming turns fitting off ("follow
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 import pyqtgraph as pg
@@ -30,7 +32,7 @@ from workbench.errors import WorkbenchError
 from workbench.gui.history import RunHistory, ema
 from workbench.gui.plotting import legend_beside
 
-REDRAW_HZ = 20
+REDRAW_HZ = 10  # refreshes per second of each plot whose data changes; the timer visits one plot per tick
 PLOTS = {  # plot key -> (title, y label)
     "loss": ("Loss terms", "loss"),
     "accuracy": ("Accuracy (train per batch, validation per epoch)", "accuracy"),
@@ -54,6 +56,12 @@ def earlier_events(run_dir: str) -> list[dict]:
         return []
     starts = [i for i, event in enumerate(events) if event.get("event") == "fit_start"]
     return events[:starts[-1]] if starts else events
+
+
+def _plot_of(name: str) -> str:
+    """The plot that draws a series, e.g. ``loss`` for ``weighted:student/kd``."""
+    source = name.split(":", 1)[0]
+    return next(key for key, sources in SOURCES.items() if source in sources or (key == "loss" and source == "weighted"))
 
 
 class StageAxis(pg.AxisItem):
@@ -90,6 +98,7 @@ class _Curve:
     smoothed: np.ndarray = field(default_factory=lambda: np.empty(0))
     ema_state: tuple[float, int] = (0.0, 0)
     ema_beta: float = -1.0
+    best_at: tuple[float, float] | None = None  # where the star is drawn
 
 
 class LivePlots(QWidget):
@@ -136,6 +145,7 @@ class LivePlots(QWidget):
         self._validations: list[dict] = []
         self._selection_metric = "val_accuracy"
         self._best_epochs: dict[str, int | None] = {}
+        self._result_shown_for: tuple[int, str] | None = None  # validations and metric the header shows
         controls = QHBoxLayout()
         for text, widget in (("x:", self.x_combo), ("loss:", self.loss_combo)):
             controls.addWidget(QLabel(text, self))
@@ -194,7 +204,8 @@ class LivePlots(QWidget):
         self.log_check.toggled.connect(self._on_log_check_toggled)
         self.smoothing_slider.valueChanged.connect(self._on_smoothing_slider_changed)
         self.redraw_timer = QTimer(self)
-        self.redraw_timer.setInterval(1000 // REDRAW_HZ)
+        self.redraw_timer.setInterval(1000 // (REDRAW_HZ * len(PLOTS)))
+        self._turn = 0  # the plot the timer looks at first on its next tick
         self.redraw_timer.timeout.connect(self._on_redraw_timer_timeout)
         self.redraw_timer.start()
         self._show_x_label()
@@ -216,6 +227,7 @@ class LivePlots(QWidget):
         self.follow_check.setChecked(True)
         self.history = RunHistory(run_dir=run_dir)
         self._validations, self._selection_metric, self._best_epochs = [], "val_accuracy", {}
+        self._result_shown_for = None
         self.result_label.setText("")
         self.result_label.hide()
         self._hide_readout()  # it described the run shown before
@@ -263,25 +275,23 @@ class LivePlots(QWidget):
 
     # ------------------------------------------------------------------ redraw
 
-    def redraw(self, new_curves_limit: int | None = None) -> None:
-        """Bring every changed series onto its plot; called by the timer, or directly when needed.
+    def redraw(self, plot_keys: Iterable[str] | None = None, new_curves_limit: int | None = None) -> None:
+        """Bring every changed series of ``plot_keys`` (default: all four plots) onto its plot; called by
+        the timer for one plot at a time, or directly when everything must be drawn now.
 
         With ``new_curves_limit`` (the timer's case) at most that many curves are created now;
         the rest come on the next ticks, so that a new stage does not stall the GUI thread.
         """
-        self._dirty = False
+        keys = set(self.plots if plot_keys is None else plot_keys)
         created = 0
         x_mode = self.x_combo.currentText()
-        loss_source = self.loss_combo.currentText().replace("raw", "loss")
         beta = self.smoothing
         for name, buffer in list(self.history.series.items()):
-            source = name.split(":", 1)[0]
-            if source in ("loss", "weighted") and source != loss_source:
+            if not self._is_shown(name) or _plot_of(name) not in keys:
                 continue
             curve = self._curves.get(name)
             if curve is None:
                 if new_curves_limit is not None and created >= new_curves_limit:
-                    self._dirty = True
                     continue
                 curve = self._create_curve(name)
                 created += 1
@@ -300,23 +310,42 @@ class LivePlots(QWidget):
             curve.version, curve.drawn_as = buffer.version, drawn_as
         self._show_result()
         for name, curve in self._curves.items():
-            if curve.best is not None:
+            if curve.best is not None and curve.plot_key in keys:
                 self._mark_best(name, curve, x_mode)
         self._show_stage_lines(x_mode)
         if self.follow_check.isChecked():
-            self._fit_ranges(x_mode)
+            self._fit_ranges(x_mode, keys)
+        self._dirty = bool(self._stale_plots())
         self.redrawn.emit()
 
-    def _fit_ranges(self, x_mode: str) -> None:
-        """Refit a view only when its data left it, or fills too little of it (see the module docstring)."""
+    def _is_shown(self, name: str) -> bool:
+        """Whether a series is drawn: the loss plot draws raw or weighted terms, as the loss combo says."""
+        source = name.split(":", 1)[0]
+        return source not in ("loss", "weighted") or source == self.loss_combo.currentText().replace("raw", "loss")
+
+    def _stale_plots(self) -> list[str]:
+        """The plots (in their order) that show a series not drawn yet, or drawn from older data or options."""
+        drawn_as = (self.x_combo.currentText(), self.smoothing)
+        stale = set()
+        for name, buffer in self.history.series.items():
+            curve = self._curves.get(name)
+            if self._is_shown(name) and (curve is None or curve.version != buffer.version or curve.drawn_as != drawn_as):
+                stale.add(_plot_of(name))
+        return [key for key in self.plots if key in stale]
+
+    def _fit_ranges(self, x_mode: str, plot_keys: set[str]) -> None:
+        """Refit a view only when its data left it, or fills too little of it (see the module docstring);
+        the y ranges of ``plot_keys`` only, the shared x range from every plot's data."""
         x_high = self.planned_x.get(x_mode, 0.0)
-        bounds: dict[str, list[float]] = {key: [np.inf, -np.inf] for key in self.plots}
+        bounds: dict[str, list[float]] = {key: [np.inf, -np.inf] for key in plot_keys}
         for curve in self._curves.values():
             plot_key = curve.plot_key
             for item in (curve.item, curve.raw):
                 if item is None or not item.isVisible() or item.yData is None or item.yData.size == 0:
                     continue
                 x_high = max(x_high, float(item.xData[-1]))
+                if plot_key not in bounds:
+                    continue
                 y = item.yData
                 if plot_key in LOG_PLOTS and self.log_check.isChecked():
                     y = np.log10(y[y > 0])
@@ -352,8 +381,7 @@ class LivePlots(QWidget):
 
     def _create_curve(self, name: str) -> _Curve:
         source, label = name.split(":", 1)
-        plot_key = next(key for key, sources in SOURCES.items() if source in sources or
-                        (key == "loss" and source == "weighted"))
+        plot_key = _plot_of(name)
         plot = self.plots[plot_key]
         is_validation = label.endswith(" val")
         is_gain = source == "gain"
@@ -420,15 +448,21 @@ class LivePlots(QWidget):
         buffer = self.history.series.get(name)
         epochs = [event["epoch"] for event in self._validations if net in (event.get("metrics") or {})
                   and (net != "teacher" or event.get("stage") == "teacher")]
-        if epoch is None or buffer is None or epoch not in epochs or epochs.index(epoch) >= buffer.size:
-            curve.best.setData([], [])
-            return
-        i = epochs.index(epoch)
-        x = buffer.x_step if x_mode == "step" else buffer.x_epoch
-        curve.best.setData([x[i]], [buffer.y[i]])
+        at: tuple[float, float] | None = None
+        if epoch is not None and buffer is not None and epoch in epochs and epochs.index(epoch) < buffer.size:
+            i = epochs.index(epoch)
+            x = buffer.x_step if x_mode == "step" else buffer.x_epoch
+            at = (float(x[i]), float(buffer.y[i]))
+        if at != curve.best_at:  # setting a scatter's data costs ~1 ms and a repaint: only when the star moves
+            curve.best.setData(*(([at[0]], [at[1]]) if at else ([], [])))
+            curve.best_at = at
 
     def _show_result(self) -> None:
         """The header: the run's result so far, best checkpoint and last epoch, as engine/result.py defines it."""
+        shown_for = (len(self._validations), self._selection_metric)
+        if shown_for == self._result_shown_for:  # only a validation changes it
+            return
+        self._result_shown_for = shown_for
         entries = summary_from_events(self._validations, self._selection_metric)
         self._best_epochs = {net: entry.get("best_epoch") for net, entry in entries.items()}
         # The last epoch's paired test is in its validation event; the best checkpoints' comes with summary.json.
@@ -462,8 +496,17 @@ class LivePlots(QWidget):
 
     @Slot()
     def _on_redraw_timer_timeout(self) -> None:
-        if self._dirty and self.isVisible():  # a hidden tab costs nothing; it catches up when shown
+        if not (self._dirty and self.isVisible()):  # a hidden tab costs nothing; it catches up when shown
+            return
+        stale = self._stale_plots()
+        if not stale:  # a display option changed (log y, follow): the ranges and marks of every plot
             self.redraw(new_curves_limit=NEW_CURVES_PER_TICK)
+            return
+        order = list(self.plots)
+        turn = order[self._turn % len(order):] + order[:self._turn % len(order)]
+        key = next(key for key in turn if key in stale)  # the next plot in turn that has news
+        self._turn = order.index(key) + 1
+        self.redraw([key], NEW_CURVES_PER_TICK)
 
     @Slot(str)
     def _on_display_option_changed(self, _text: str) -> None:
