@@ -40,3 +40,20 @@ def shrink_networks(config: ExperimentConfig, runs_dir: Path, epochs: int = 2, t
     config.train.device = "cpu"
     config.train.runs_dir = str(runs_dir)
     return config
+
+
+def save_tiny_bert(dataset: Path, folder: Path, hidden: int = 32, layers: int = 1) -> Path:
+    """A randomly initialised BERT and a word-level tokenizer of ``dataset``'s caption words in ``folder``
+    (what ``save_pretrained`` writes; no download). Needs transformers."""
+    import torch
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # tqdm's monitor thread would outlive a GUI test
+    words = sorted({word for path in dataset.rglob("*.txt") for word in path.read_text().lower().split()})
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    transformers.BertTokenizer(vocab={token: i for i, token in enumerate(vocabulary)}).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = transformers.BertConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                                     intermediate_size=37, vocab_size=len(vocabulary), max_position_embeddings=64)
+    transformers.BertModel(config).save_pretrained(folder)
+    return folder

@@ -25,24 +25,15 @@ from workbench.engine.trainer import Trainer
 from workbench.errors import ConfigError
 
 from test_trainer import tiny_dataset  # noqa: F401 (a fixture)
-from tiny_runs import tiny_config
+from tiny_runs import save_tiny_bert, tiny_config
 
 transformers = pytest.importorskip("transformers")
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 @pytest.fixture(scope="module")
 def tiny_bert(tiny_dataset, tmp_path_factory):
     """A 1-layer BERT of width 32 and a word-level tokenizer of the sample's caption words, in a local folder."""
-    words = sorted({word for path in tiny_dataset.rglob("*.txt") for word in path.read_text().lower().split()})
-    vocabulary = SPECIAL + words
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    transformers.BertTokenizer(vocab={token: i for i, token in enumerate(vocabulary)}).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = transformers.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                                     vocab_size=len(vocabulary), max_position_embeddings=64)
-    transformers.BertModel(config).save_pretrained(folder)
-    return folder
+    return save_tiny_bert(tiny_dataset, tmp_path_factory.mktemp("tiny-bert"))
 
 
 def test_the_models_tokenizer_reads_the_field_and_padding_is_masked(tiny_bert):

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from workbench.atomic import atomic_write_text
-from workbench.data.hf_tokenizer import ID_OFFSET, TokenizerChoice, folder_name
+from workbench.data.hf_tokenizer import ID_OFFSET, HuggingFaceTextProcessor, TokenizerChoice, folder_name
 from workbench.data.text import PAD_ID
 from workbench.engine.backbones import _on_meta_device, load_weights
 from workbench.engine.encoders import _masked_mean
@@ -40,6 +40,17 @@ class HuggingFaceTextEncoder(nn.Module):
     the attention mask. ``tokenizer`` (default: the model's own) names the model or folder whose
     tokenizer reads the field.
     """
+
+    param_options = {  # the Model panel's help and choices
+        "model": {"help": "Hugging Face hub name (e.g. bert-base-uncased) or a local folder saved with "
+                          "save_pretrained."},
+        "pretrained": {"help": "Load the model's weights (from the folder, the cache or the hub); otherwise random."},
+        "weights": {"help": "A local weights file (.safetensors or a torch state dict) loaded instead."},
+        "pooling": {"help": "cls: the first token's output; mean: the mean over the text's tokens.",
+                    "choices": POOLINGS},
+        "tokenizer": {"help": "Whose tokenizer reads the field (empty: the model's own); another model of the same "
+                              "family shares it."},
+    }
 
     def __init__(self, spec: dict[str, Any], *, model: str = "bert-base-uncased", pretrained: bool = False,
                  weights: str = "", pooling: str = "cls", tokenizer: str = ""):
@@ -118,6 +129,16 @@ def field_tokenizers(cfg: Any) -> dict[str, TokenizerChoice]:
             param = "tokenizer" if encoder.params.get("tokenizer") else "model"
             chosen.setdefault(field, (net_name, TokenizerChoice(source, f"{key}.{param}")))
     return {field: choice for field, (_, choice) in chosen.items()}
+
+
+def with_tokenizers(cfg: Any, input_specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``input_specs`` (estimated with the workbench's vocabulary, ``describe_inputs``) with each field that an
+    ``hf_text`` encoder reads described by its tokenizer, as training will: what parameter counts need."""
+    specs = dict(input_specs)
+    for field, choice in field_tokenizers(cfg).items():
+        if field in specs:
+            specs[field] = HuggingFaceTextProcessor.create(choice, cfg.data.text_max_length).spec()
+    return specs
 
 
 def save_architectures(run_dir: Path, networks: dict[str, nn.Module]) -> None:

@@ -39,6 +39,7 @@ from workbench.config import (
     ExperimentConfig,
     NetworkConfig,
 )
+from workbench.engine.hf_text import with_tokenizers
 from workbench.engine.models import build_network, count_parameters
 from workbench.engine.runs import list_runs
 from workbench.engine.tasks import get_task
@@ -57,6 +58,10 @@ NETWORK_OPTIONS = ["fusion", "fusion_hidden", "embed_dim", "dropout"]
 def count_network_parameters(config: ExperimentConfig, input_specs: dict, num_classes: int) -> dict[str, Any]:
     """{"teacher": int or error message, "student": ...}; runs in a pool thread."""
     counts: dict[str, Any] = {}
+    try:
+        input_specs = with_tokenizers(config, input_specs)  # a text field an hf_text encoder reads: its tokenizer
+    except Exception as error:  # noqa: BLE001 - e.g. a model name half typed: both counts say why
+        return {name: str(error) for name in CONFIGURED_NETS}
     for name in CONFIGURED_NETS:
         try:
             network = _build_without_memory(getattr(config, name), input_specs, num_classes, name,
@@ -129,9 +134,13 @@ class EncoderEditor(QGroupBox):
         defaults = encoder_params(self.encoder.type)
         for name, default in defaults.items():
             value = self.encoder.params.get(name, default)
-            editor = make_editor(value, {"help": f"{self.encoder.type} parameter '{name}' (default {default!r})."},
-                                 self)
+            # An encoder class may describe its parameters (help, choices) in ``param_options``.
+            declared = getattr(ENCODERS[self.encoder.type], "param_options", {}).get(name, {})
+            meta = {"help": f"{self.encoder.type} parameter '{name}' (default {default!r}).", **declared}
+            editor = make_editor(value, meta, self)
             editor.widget.setObjectName(f"{self.key}.{name}")
+            if isinstance(default, str) and "choices" not in meta:  # a model name or a folder: room to read it
+                editor.widget.setMinimumWidth(280)
             if name == "model":
                 self._offer_model_names(editor.widget)
             editor.edited.connect(self._on_param_edited)
