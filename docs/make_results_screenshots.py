@@ -126,7 +126,7 @@ def main() -> int:
         save(view.right_tabs, out / "results_gallery.png")
         save(view.detail, out / "results_detail.png")
         view.right_tabs.setCurrentIndex(1)
-        if view.embedding_plots["student"].point_count() == 0:
+        if view.embedding.plots["student"].point_count() == 0:
             wait_for(view.embedding_shown, timeout_s=5)
         settle()
         save(view.right_tabs, out / "results_embedding.png")

@@ -83,6 +83,25 @@ def make_window(qtbot, settings):
         window.close()
 
 
+@pytest.fixture
+def make_results_view(qtbot):
+    """A ResultsView that lives until the test has ended, then ends its job threads. Held only by a test's
+    local variable, a view can be freed (and its running threads with it) before pytest-qt closes it."""
+    from workbench.gui.results import ResultsView
+
+    views = []
+
+    def make() -> ResultsView:
+        view = ResultsView()
+        qtbot.addWidget(view)
+        views.append(view)
+        return view
+
+    yield make
+    for view in views:
+        view.shutdown()
+
+
 def wait_until_idle(qtbot, window, timeout: int = 30_000) -> None:
     """Until the dataset check, the parameter count and other background jobs have reported."""
     qtbot.waitUntil(lambda: window.overview is not None and window.is_idle(), timeout=timeout)

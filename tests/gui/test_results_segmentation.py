@@ -11,7 +11,6 @@ from workbench.data import check_dataset
 from workbench.data.sample_tasks import write_segmentation_sample
 from workbench.engine.runs import RunRecord
 from workbench.engine.trainer import Trainer
-from workbench.gui.results import ResultsView
 from workbench.gui.results.masks import MaskSet
 
 
@@ -36,9 +35,8 @@ def test_mask_set_scores_are_the_trainers(run_dir):
     assert np.all(np.diff(gap[masks.gap_order()]) <= 0)
 
 
-def test_results_tab_shows_overlays_sorted_by_gap(qtbot, run_dir):
-    view = ResultsView()
-    qtbot.addWidget(view)
+def test_results_tab_shows_overlays_sorted_by_gap(qtbot, make_results_view, run_dir):
+    view = make_results_view()
     view.resize(1280, 720)
     view.show()
     with qtbot.waitSignal(view.epoch_shown, timeout=20_000):

@@ -40,9 +40,8 @@ class LiveViewDriver(Callback):
         assert table.item(0, columns.index(payload["stage"].capitalize())).text() == f"{accuracy:.1%}"
 
 
-def test_results_view_follows_a_live_run(qtbot, make_tiny_config, tmp_path):
-    view = ResultsView()
-    qtbot.addWidget(view)
+def test_results_view_follows_a_live_run(qtbot, make_results_view, make_tiny_config, tmp_path):
+    view = make_results_view()
     driver = LiveViewDriver(qtbot, view)
     Trainer(make_tiny_config(epochs=2), callbacks=[driver]).fit()
     assert driver.shown == [("teacher", 1), ("teacher", 2), ("student", 1), ("student", 2)]
@@ -89,9 +88,8 @@ def test_try_it_gives_the_checkpoints_prediction(qtbot, run_dir):
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
-def test_results_view_on_a_real_run_with_export(qtbot, run_dir, tmp_path):
-    view = ResultsView()
-    qtbot.addWidget(view)
+def test_results_view_on_a_real_run_with_export(qtbot, make_results_view, run_dir, tmp_path):
+    view = make_results_view()
     with qtbot.waitSignals([view.epoch_shown, view.latency_measured], timeout=30_000):
         view.show_run(str(run_dir))
     record = RunRecord.open(run_dir)

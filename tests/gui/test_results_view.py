@@ -16,9 +16,8 @@ def run_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def view(qtbot, run_dir):
-    widget = ResultsView()
-    qtbot.addWidget(widget)
+def view(qtbot, make_results_view, run_dir):
+    widget = make_results_view()
     widget.resize(1400, 900)
     widget.show()
     with qtbot.waitSignal(widget.epoch_shown, timeout=10_000) as shown:
@@ -118,13 +117,13 @@ def test_tile_click_shows_the_sample_in_detail_with_top_k_bars(qtbot, view):
 
 
 def test_embedding_projects_both_networks_and_a_click_opens_the_sample(qtbot, view):
-    plot = view.embedding_plots["student"]
+    plot = view.embedding.plots["student"]
     qtbot.wait(300)  # the projection is computed in the background ...
     assert plot.point_count() == 0  # ... and drawn only once its tab is shown
     view.right_tabs.setCurrentIndex(1)
     qtbot.waitUntil(lambda: plot.point_count() == COUNT, timeout=5000)
-    assert view.embedding_plots["teacher"].point_count() == COUNT
-    assert "sample_00005" in view._embedding_tip(5)
+    assert view.embedding.plots["teacher"].point_count() == COUNT
+    assert "sample_00005" in view.embedding.tip(5)
     qtbot.waitUntil(lambda: plot.isVisible() and plot.width() > 100, timeout=3000)
     scatter = next(item for item in plot._scatters if 5 in item.data["data"])
     spot = scatter.points()[list(scatter.data["data"]).index(5)]
@@ -134,15 +133,21 @@ def test_embedding_projects_both_networks_and_a_click_opens_the_sample(qtbot, vi
     assert shown.args[0] in {5} | {int(p.data()) for p in scatter.pointsAt(spot.pos())}
     # The clicked sample is ringed in both plots: the teacher's point and the student's point of it.
     row = shown.args[0]
-    for net, other in view.embedding_plots.items():
+    for net, other in view.embedding.plots.items():
         assert other.marked() == pytest.approx(tuple(other._points[row])), net
 
 
-def test_live_run_follows_each_validation_epoch(qtbot, tmp_path):
+@pytest.fixture
+def live_view(make_results_view, tmp_path):
+    """A results view following a run that has no validation epoch yet."""
     live_dir = write_synthetic_run(tmp_path, "live", count=COUNT, classes=CLASSES, epochs=0, status="running")
-    view = ResultsView()
-    qtbot.addWidget(view)
-    view.on_run_started(str(live_dir))
+    widget = make_results_view()
+    widget.on_run_started(str(live_dir))
+    return widget
+
+
+def test_live_run_follows_each_validation_epoch(qtbot, live_view):
+    view = live_view
     for epoch in (1, 2):
         arrays = predictions_for(COUNT, CLASSES, epoch)
         with qtbot.waitSignal(view.epoch_shown, timeout=10_000) as shown:
@@ -161,11 +166,8 @@ def test_thumbnails_are_decoded_in_the_background(qtbot, view):
     assert model._thumbnails[0].width() == 80
 
 
-def test_live_run_stays_on_an_epoch_the_user_chose(qtbot, tmp_path):
-    live_dir = write_synthetic_run(tmp_path, "live", count=COUNT, classes=CLASSES, epochs=0, status="running")
-    view = ResultsView()
-    qtbot.addWidget(view)
-    view.on_run_started(str(live_dir))
+def test_live_run_stays_on_an_epoch_the_user_chose(qtbot, live_view):
+    view = live_view
     for epoch in (1, 2):
         with qtbot.waitSignal(view.epoch_shown, timeout=10_000):
             view.on_validation_finished({"stage": "student", "epoch": epoch,
@@ -189,7 +191,7 @@ def test_the_result_is_labelled_and_another_run_shows_nothing_stale_while_it_loa
     # At once, before anything of the new run is read: no table, no matrix, no tiles, no points of the old one.
     assert view.metrics_table.rowCount() == 0 and view.confusion.matrix.size == 0
     assert view.gallery_model.rowCount() == 0
-    assert all(plot.point_count() == 0 for plot in view.embedding_plots.values())
+    assert all(plot.point_count() == 0 for plot in view.embedding.plots.values())
     assert not view.body.isEnabled() and view.epoch_label.text() == "loading…" and view.result_label.text() == ""
     with qtbot.waitSignal(view.epoch_shown, timeout=10_000):
         pass

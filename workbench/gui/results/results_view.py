@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -25,8 +24,6 @@ from PySide6.QtWidgets import (
     QSlider,
     QSplitter,
     QStackedWidget,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -35,55 +32,27 @@ from PySide6.QtWidgets import (
 from workbench.engine.inference import Latency, measure_run_latency
 from workbench.engine.metrics import confusion_matrix
 from workbench.engine.result import result_header, run_result
+from workbench.gui.jobs import JobView
 from workbench.gui.results.detail import DetailPanel
+from workbench.gui.results.embedding_page import EmbeddingPage
 from workbench.gui.results.epoch_state import EpochState
 from workbench.gui.results.export_button import ExportButton
 from workbench.gui.results.gallery import GalleryModel, GalleryView
-from workbench.gui.jobs import JobView
-from workbench.gui.results.plots import ConfusionPlot, EmbeddingPlot, GroupedBarPlot
+from workbench.gui.results.metrics_table import MetricsTable
+from workbench.gui.results.plots import ConfusionPlot, GroupedBarPlot
 from workbench.gui.results.run_data import LoadedRun, epoch_set, load_epoch, load_run
 from workbench.gui.results.segmentation import MaskSet, SegmentationPage
 from workbench.gui.results.selection import (
     FILTERS,
-    NETS,
     SORTS,
     ConfusionCell,
     PredictionSet,
-    epoch_metrics,
-    pca_2d,
     per_class_accuracy,
     row_normalized,
     select,
 )
 
 _SEARCH_DELAY_MS = 200
-_METRIC_ROWS = [
-    ("accuracy", "Accuracy"),
-    ("macro_f1", "Macro-F1"),
-    ("top5", "Top-5 accuracy"),
-    ("loss", "Loss (cross-entropy)"),
-    ("agreement", "Agreement with teacher"),
-    ("retrieval_r1", "Retrieval R@1 (this net → the other)"),
-    ("retrieval_r5", "Retrieval R@5"),
-    ("retrieval_r10", "Retrieval R@10"),
-    ("params", "Parameters"),
-    ("latency", "Latency per sample, ms (1 CPU thread)"),
-    ("checkpoint", "Checkpoint size"),
-]
-
-
-def _format_metric(key: str, value: float | int | None) -> str:
-    if value is None:
-        return "—"
-    if key in ("accuracy", "macro_f1", "top5", "agreement") or key.startswith("retrieval"):
-        return f"{value:.1%}"
-    if key == "loss":
-        return f"{value:.3f}"
-    if key == "params":
-        return f"{value / 1e6:.2f} M" if value >= 1e5 else f"{value / 1e3:.1f} k"
-    if key == "latency":  # a Latency: the median ± half its interquartile range (the cell's tooltip has both ends)
-        return f"{value.median * 1e3:.2f}±{(value.high - value.low) * 1e3 / 2:.2f}"
-    return f"{value / 2**20:.1f} MiB" if value >= 2**20 else f"{value / 2**10:.0f} KiB"
 
 
 class ResultsView(JobView):
@@ -105,7 +74,6 @@ class ResultsView(JobView):
         self.predictions: PredictionSet | None = None
         self.cell: ConfusionCell | None = None
         self.latency: dict[str, Latency] = {}
-        self._pending_embedding: tuple[PredictionSet, dict[str, np.ndarray]] | None = None
         self._runner.failed.connect(self._on_runner_failed)
         self._build()
 
@@ -139,11 +107,7 @@ class ResultsView(JobView):
         top.addWidget(self.epoch_label)
         top.addWidget(self.export_button)
 
-        self.metrics_table = QTableWidget(0, 0)
-        self.metrics_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.metrics_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.metrics_table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.metrics_table.setMinimumHeight(90)
+        self.metrics_table = MetricsTable()
 
         self.confusion_net = QComboBox()
         self.confusion_normalized = QCheckBox("Row-normalised")
@@ -210,15 +174,10 @@ class ResultsView(JobView):
         gallery_layout.addLayout(cell_row)
         gallery_layout.addWidget(self.gallery, 1)
 
-        self.embedding_plots = {net: EmbeddingPlot(f"{net.capitalize()} embedding (PCA)", self._embedding_tip)
-                                for net in ("teacher", "student")}
-        self.embedding_page = embedding_page = QWidget()
-        embedding_layout = QHBoxLayout(embedding_page)
-        for plot in self.embedding_plots.values():
-            embedding_layout.addWidget(plot)
+        self.embedding = EmbeddingPage(self._runner)
         self.right_tabs = QTabWidget()
         self.right_tabs.addTab(gallery_page, "Gallery")
-        self.right_tabs.addTab(embedding_page, "Embedding")
+        self.right_tabs.addTab(self.embedding, "Embedding")
         self.detail = DetailPanel(self._runner)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.right_tabs)
@@ -259,8 +218,8 @@ class ResultsView(JobView):
         self._search_timer.timeout.connect(self._on_search_timer_timeout)
         self.cell_clear.clicked.connect(self._on_cell_clear_clicked)
         self.gallery.sample_selected.connect(self._on_gallery_sample_selected)
-        for plot in self.embedding_plots.values():
-            plot.sample_clicked.connect(self._on_embedding_sample_clicked)
+        self.embedding.sample_clicked.connect(self._on_embedding_sample_clicked)
+        self.embedding.drawn.connect(self.embedding_shown)
         self.right_tabs.currentChanged.connect(self._on_right_tabs_changed)
         self.export_button.export_failed.connect(self._on_export_button_failed)
         self.export_button.export_finished.connect(self._on_export_button_finished)
@@ -326,7 +285,6 @@ class ResultsView(JobView):
         self.run_dir, self.run = str(run_dir), None
         self.epoch_state.reset(live)
         self.predictions, self.cell, self.latency = None, None, {}
-        self._pending_embedding = None
         self.epoch_slider.blockSignals(True)
         self.epoch_slider.setRange(0, 0)
         self.epoch_slider.blockSignals(False)
@@ -339,13 +297,11 @@ class ResultsView(JobView):
         self.result_label.setText("")
         self.result_label.hide()
         # Nothing of the run shown before stays on screen while this one loads.
-        self.metrics_table.setRowCount(0)
-        self.metrics_table.setColumnCount(0)
+        self.metrics_table.show_nothing()
         self.confusion.clear_matrix()
         self.per_class.set_values([], {})
         self.gallery_model.clear()
-        for plot in self.embedding_plots.values():
-            plot.clear_points()
+        self.embedding.clear()
         self.body.setEnabled(False)
         self.detail.clear()
         self.segmentation.clear()
@@ -446,7 +402,7 @@ class ResultsView(JobView):
         self._show_cell()
         if self.detail.row is not None and self.detail.row < predictions.num_samples:
             self.detail.show_sample(self.detail.row, self.run.samples, predictions, self.run.class_names)
-        self._request_embedding(predictions)
+        self.embedding.show_epoch(predictions, self.run)
         self.epoch_shown.emit(predictions.stage, predictions.epoch)
 
     def _update_choices(self, predictions: PredictionSet) -> None:
@@ -471,30 +427,8 @@ class ResultsView(JobView):
                 box.blockSignals(False)
 
     def _update_metrics_table(self) -> None:
-        predictions, run = self.predictions, self.run
-        if predictions is None or run is None:
-            return
-        computed = epoch_metrics(predictions)
-        nets = [net for net in NETS if net in computed or net in run.params]
-        rows = [(key, label) for key, label in _METRIC_ROWS if (key != "top5" or predictions.num_classes > 5)
-                and (not key.startswith("retrieval") or predictions.shared)]
-        table = self.metrics_table
-        table.setColumnCount(len(nets))
-        table.setRowCount(len(rows))
-        table.setHorizontalHeaderLabels([net.capitalize() for net in nets])
-        table.setVerticalHeaderLabels([label for _, label in rows])
-        for column, net in enumerate(nets):
-            run_level = {"params": run.params.get(net), "latency": self.latency.get(net),
-                         "checkpoint": run.checkpoint_bytes.get(net)}
-            for row, (key, _) in enumerate(rows):
-                value = run_level[key] if key in run_level else computed.get(net, {}).get(key)
-                item = QTableWidgetItem(_format_metric(key, value))
-                if key == "latency" and value is not None:
-                    item.setToolTip(f"median {value.median * 1e3:.3f} ms per sample, quartiles {value.low * 1e3:.3f}–"
-                                    f"{value.high * 1e3:.3f} ms: 20 passes over up to 64 validation samples on one "
-                                    "CPU thread, best checkpoint")
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                table.setItem(row, column, item)
+        if self.predictions is not None and self.run is not None:
+            self.metrics_table.show_epoch(self.predictions, self.run, self.latency)
 
     def _update_confusion(self) -> None:
         predictions, run = self.predictions, self.run
@@ -538,52 +472,11 @@ class ResultsView(JobView):
         self.cell_label.show()
         self.cell_clear.show()
 
-    def _request_embedding(self, predictions: PredictionSet) -> None:
-        embeddings = {net: predictions.embeddings[net] for net in self.embedding_plots
-                      if net in predictions.embeddings}
-        for net, plot in self.embedding_plots.items():
-            plot.setVisible(net in embeddings or not embeddings)
-        self._runner.submit("embedding", lambda: {net: pca_2d(points) for net, points in embeddings.items()},
-                            lambda projected: self._on_embedding_finished(predictions, projected))
-
-    def _on_embedding_finished(self, predictions: PredictionSet, projected: dict[str, np.ndarray]) -> None:
-        if predictions is not self.predictions:
-            return
-        self._pending_embedding = (predictions, projected)
-        if self.right_tabs.currentWidget() is self.embedding_page:
-            self._draw_embedding()
-
-    def _draw_embedding(self) -> None:
-        """Scatter the projection; only while its tab shows (10,000 points take ~100 ms to set)."""
-        predictions, projected = self._pending_embedding
-        self._pending_embedding = None
-        for net, plot in self.embedding_plots.items():
-            if net in projected:
-                plot.set_points(projected[net], predictions.label, self.run.class_names)
-                plot.mark(self.detail.row)
-            else:
-                plot.clear_points()
-        self.embedding_shown.emit(predictions.stage, predictions.epoch)
-
-    def _embedding_tip(self, row: int) -> str:
-        predictions, run = self.predictions, self.run
-        if predictions is None or run is None or row >= predictions.num_samples:
-            return ""
-        names = run.class_names
-        lines = [f"<b>{run.samples.ids[row]}</b>", f"true: {names[int(predictions.label[row])]}"]
-        lines += [f"{net}: {names[int(predictions.predicted[net][row])]} ({predictions.confidence[net][row]:.0%})"
-                  for net in predictions.nets]
-        image = run.samples.image_paths[row]
-        picture = f'<img src="{image}" width="96"><br>' if image else ""
-        caption = run.samples.texts[row][:120]
-        return picture + "<br>".join(lines) + (f"<br><i>{caption}</i>" if caption else "")
-
     def show_sample(self, row: int) -> None:
         if self.predictions is None or self.run is None:
             return
         self.detail.show_sample(row, self.run.samples, self.predictions, self.run.class_names)
-        for plot in self.embedding_plots.values():  # the same sample ringed in the teacher's and the student's
-            plot.mark(row)
+        self.embedding.mark(row)  # the same sample ringed in the teacher's and the student's embedding
         self.sample_shown.emit(row)
 
     def _show_error(self, message: str) -> None:
@@ -651,8 +544,7 @@ class ResultsView(JobView):
 
     @Slot(int)
     def _on_right_tabs_changed(self, index: int) -> None:
-        if self._pending_embedding is not None and self.right_tabs.currentWidget() is self.embedding_page:
-            self._draw_embedding()
+        self.embedding.set_current(self.right_tabs.currentWidget() is self.embedding)
 
     @Slot(int)
     def _on_embedding_sample_clicked(self, row: int) -> None:
