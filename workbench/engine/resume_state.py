@@ -1,18 +1,47 @@
 """What a stopped run needs to continue exactly: where it stopped, and the state of its random generators.
 
 The trainer writes the full training state into ``<stage>-last.pt`` (``Trainer._save_last``);
-this module reads the resume point back and handles the generator states.
+this module reads the run and its resume point back (``open_for_resume``), puts a stage back as
+its checkpoint left it (``restore_stage``) and handles the generator states.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from workbench.engine.checkpoint import load_checkpoint
+from workbench.atomic import remove_leftover_temp_files
+from workbench.config import ExperimentConfig, check
+from workbench.engine import distributed
+from workbench.engine.checkpoint import load_checkpoint, set_rng_state
+from workbench.engine.learner import Learner
 from workbench.engine.runs import RunRecord
 from workbench.errors import WorkbenchError
+
+
+def open_for_resume(run_dir: str | Path, context: distributed.DistributedContext
+                    ) -> tuple[Path, ExperimentConfig, dict[str, Any], dict[str, Any]]:
+    """A stopped, killed or failed run's folder, config, resume point and summary, on every rank. Rank 0 reads
+    them (on several machines only its machine has the run folder) and sends them to the others."""
+    found = None
+    if context.is_main:
+        record = RunRecord.open(run_dir)
+        if record.summary.get("status") == "finished":
+            raise WorkbenchError(f"{record.path} has finished training; there is nothing to resume.")
+        remove_leftover_temp_files(record.path)  # of writes the kill or crash interrupted
+        found = (record.path, check(record.config_with_plugins()), resume_point(record), record.summary)
+    path, cfg, resume_from, previous_summary = distributed.from_main(found, context)
+    if resume_from["checkpoint"] is not None:
+        ran_with = resume_from["checkpoint"]["training"].get("world_size", 1)
+        if ran_with != context.world_size:
+            raise WorkbenchError(
+                f"{path} was trained by {ran_with} process(es) and is resumed by {context.world_size}: each "
+                f"process's share of an epoch would differ. Resume it with {ran_with} (torchrun "
+                "--nproc_per_node times --nnodes).")
+    return path, cfg, resume_from, previous_summary
 
 
 def resume_point(record: RunRecord) -> dict[str, Any]:
@@ -46,3 +75,24 @@ def set_generator_states(device: torch.device, states: list[torch.Tensor]) -> No
         torch.cuda.set_rng_state(states[1], device)
     elif device.type == "mps":
         torch.mps.set_rng_state(states[1])
+
+
+def restore_stage(checkpoint: dict[str, Any], learners: list[Learner], objective: nn.Module,
+                  baseline: nn.Module | None, context: distributed.DistributedContext,
+                  device: torch.device) -> dict[str, Any]:
+    """Put a stage back as its last checkpoint left it: the main network's weights (in the student stage the
+    objective's and the baseline's too), each learner's optimizer, schedule and scaler, and this rank's
+    random generators. Returns the checkpoint's training state (progress, best so far, early stopping)."""
+    state = checkpoint["training"]
+    learners[0].network.load_state_dict(checkpoint["model"])
+    if state["stage"] == "student":
+        objective.load_state_dict(state["objective"])
+        if baseline is not None:
+            baseline.load_state_dict(state["baseline_model"])
+    for learner in learners:
+        learner.load_state(state["learners"][learner.name])
+    if context.enabled:
+        distributed.set_rng_state(state["rng_by_rank"][context.rank], device)
+    else:
+        set_rng_state(state["rng"])
+    return state

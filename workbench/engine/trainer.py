@@ -37,31 +37,29 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from workbench.atomic import atomic_write_json, remove_leftover_temp_files
-from workbench.config import CONFIGURED_NETS, ExperimentConfig, check, config_to_dict, save_config
-from workbench.data import check_dataset, make_loader, prepare_data
+from workbench.config import ExperimentConfig, check, config_to_dict, save_config
+from workbench.data import check_dataset, make_loader
 from workbench.engine import distributed
 from workbench.engine.batches import EpochBatches, derived_seed, epoch_batches, train_loader
 from workbench.engine.budget import check_fits_memory
-from workbench.engine.checkpoint import (checkpoint_file, cpu_state, load_checkpoint, rng_state, save_network,
-                                         set_rng_state)
+from workbench.engine.checkpoint import checkpoint_file, cpu_state, load_checkpoint, rng_state, save_network
 from workbench.engine.device import autocast, cpu_threads, device_name, resolve_cpu_threads
 from workbench.engine.failures import TrainingDiverged, check_finite, is_out_of_memory, out_of_memory
-from workbench.engine.hf_text import field_tokenizers, save_architectures
 from workbench.engine.hooks import Callback, CallbackList
 from workbench.engine.learner import Learner, StudentWithObjective, build_learner
 from workbench.engine.loggers import experiment_loggers
-from workbench.engine.losses import Objective, describe_objective, objective_context
-from workbench.engine.models import build_network, count_parameters, set_train_mode
+from workbench.engine.losses import describe_objective
+from workbench.engine.models import set_train_mode
+from workbench.engine.run_setup import build_networks, metric_context, prepare_run_data, write_run_inputs
 from workbench.engine.run_summary import environment_versions, paired_tests, record_validation, run_summary
-from workbench.engine.runs import RunRecord, RunWriter, create_run_dir
-from workbench.engine.resume_state import generator_states, resume_point, set_generator_states
+from workbench.engine.runs import RunWriter, create_run_dir
+from workbench.engine.resume_state import generator_states, open_for_resume, restore_stage, set_generator_states
 from workbench.engine.teacher_cache import TeacherOutputCache, teacher_cache_for
 from workbench.engine.tasks import get_task
 from workbench.engine.teacher_reuse import check_teacher_reuse, load_reused_teacher, resolve_teacher_source
 from workbench.engine.validation import (Best, epoch_metrics, evaluate, retrieval_metrics, shared_embeddings,
                                          validation_payload)
-from workbench.errors import ConfigError, WorkbenchError
+from workbench.errors import WorkbenchError
 
 
 class Trainer:
@@ -97,21 +95,7 @@ class Trainer:
     def resume(cls, run_dir: str | Path, callbacks: Iterable[Callback] = ()) -> Trainer:
         """Continue a stopped, killed or failed run from its last checkpoint, in the same folder."""
         context = distributed.current()
-        found = None
-        if context.is_main:  # on several machines, only rank 0's has the run folder: it sends what it read
-            record = RunRecord.open(run_dir)
-            if record.summary.get("status") == "finished":
-                raise WorkbenchError(f"{record.path} has finished training; there is nothing to resume.")
-            remove_leftover_temp_files(record.path)  # of writes the kill or crash interrupted
-            found = (record.path, check(record.config_with_plugins()), resume_point(record), record.summary)
-        path, cfg, resume_from, previous_summary = distributed.from_main(found, context)
-        if resume_from["checkpoint"] is not None:
-            ran_with = resume_from["checkpoint"]["training"].get("world_size", 1)
-            if ran_with != context.world_size:
-                raise WorkbenchError(
-                    f"{path} was trained by {ran_with} process(es) and is resumed by {context.world_size}: each "
-                    f"process's share of an epoch would differ. Resume it with {ran_with} (torchrun "
-                    "--nproc_per_node times --nnodes).")
+        path, cfg, resume_from, previous_summary = open_for_resume(run_dir, context)
         trainer = cls.__new__(cls)
         trainer._dist = context
         trainer._teacher_source = resolve_teacher_source(cfg) if cfg.teacher.checkpoint else None
@@ -201,36 +185,16 @@ class Trainer:
 
     def _prepare(self) -> None:
         cfg = self.cfg
-        seed = cfg.train.seed
         self.device = distributed.rank_device(cfg.train.device, self._dist)
-        report = self._report or check_dataset(cfg.data.root, cfg.data, seed)
-        if report.trainable:  # an untrainable dataset is reported by prepare_data, with the reason
-            _check_fields(cfg, report.index.fields)
-        # Only the fields a network reads are fitted and decoded.
-        used_fields = {*cfg.teacher.fields, *cfg.student.fields}
-        self.data = data = prepare_data(cfg.data, seed, report, fields=used_fields, tokenizers=field_tokenizers(cfg))
-        previous = self._previous_summary.get("dataset_fingerprint")
-        if previous and previous != data.fingerprint:
-            raise WorkbenchError(f"The dataset in {cfg.data.root} changed since this run started (its fingerprint "
-                                 "differs); a resumed run must see the same data. Start a new run instead.")
+        report = self._report or check_dataset(cfg.data.root, cfg.data, cfg.train.seed)
+        self.data = data = prepare_run_data(cfg, report, self._previous_summary.get("dataset_fingerprint"))
         self.class_names = list(data.class_names)
-        samples = data.report.index.samples
-        question_types = [samples[i].meta.get("question_type") for i in data.val.sample_indices]
-        self._metric_context = {"class_names": self.class_names,
-                                "question_types": question_types if all(question_types) else None}
+        self._metric_context = metric_context(data, self.class_names)
         specs = data.preprocessing.input_specs()
         num_classes = len(self.class_names)
         check_fits_memory(cfg, specs, num_classes, self.device, len(data.train), self.task.spatial)
-
-        torch.manual_seed(derived_seed(seed, "init", "teacher"))
-        self.teacher = build_network(cfg.teacher, specs, num_classes, "teacher", self.task.spatial).to(self.device)
-        torch.manual_seed(derived_seed(seed, "init", "student"))
-        self.student = build_network(cfg.student, specs, num_classes, "student", self.task.spatial).to(self.device)
-        # The baseline starts from the student's very weights: the two differ only in their objective.
-        self.baseline = copy.deepcopy(self.student) if cfg.train.baseline else None
-        torch.manual_seed(derived_seed(seed, "init", "objective"))
-        self.objective = Objective(cfg.loss, objective_context(cfg.loss, specs, num_classes, self.student,
-                                                                self.teacher)).to(self.device)
+        networks = build_networks(cfg, specs, num_classes, self.task.spatial, self.device)
+        self.teacher, self.student, self.baseline, self.objective = networks
         self._stages = ["student"] if self._teacher_source else ["teacher", "student"]
         if self._teacher_source:
             load_reused_teacher(self._teacher_source, self.teacher, data.fingerprint, self.class_names)
@@ -239,33 +203,18 @@ class Trainer:
                 save_network(self.run_dir, "teacher", "best", cpu_state(self.teacher),
                              source["checkpoint"].get("epoch"), source["checkpoint"].get("metrics", {}),
                              source=str(source["path"]))
-
         if self._dist.is_main:
-            atomic_write_json(self.run_dir / "samples.json", [
-                {"index": i, "id": samples[i].id, "label": samples[i].label, "values": samples[i].values,
-                 **({"meta": samples[i].meta} if samples[i].meta else {})}
-                for i in data.val.sample_indices])
-            data.preprocessing.save(self.run_dir / "preprocessing.json")
-            save_architectures(self.run_dir, {"teacher": self.teacher, "student": self.student})
-        self._val_loader = make_loader(data.val, cfg.train.batch_size, False, seed, cfg.data.num_workers)
+            write_run_inputs(self.run_dir, data, networks)
+        self._val_loader = make_loader(data.val, cfg.train.batch_size, False, cfg.train.seed, cfg.data.num_workers)
         self._summary_base.update({
             "device": str(self.device), "device_name": device_name(self.device), "precision": cfg.train.precision,
-            "cpu_threads": torch.get_num_threads(),
-            "world_size": self._dist.world_size,
+            "cpu_threads": torch.get_num_threads(), "world_size": self._dist.world_size,
             "versions": environment_versions(), "dataset_fingerprint": data.fingerprint,
-            "class_names": self.class_names,
-            "params": self._params(), "stages": self._stages,
+            "class_names": self.class_names, "params": networks.parameter_counts(), "stages": self._stages,
             "teacher_source": str(self._teacher_source["run_dir"]) if self._teacher_source else None,
         })
         if self._resume is not None:
             self._results = copy.deepcopy(self._resume["results"])
-
-    def _params(self) -> dict[str, int]:
-        params = {"teacher": count_parameters(self.teacher), "student": count_parameters(self.student)}
-        if self.baseline is not None:
-            params["baseline"] = count_parameters(self.baseline)
-        params["objective"] = count_parameters(self.objective)
-        return params
 
     def _stage_epochs(self, stage: str) -> int:
         train = self.cfg.train
@@ -320,21 +269,11 @@ class Trainer:
         epochs_done = batches_done = 0
         stage_done = False
         if resume is not None:
-            state = resume["checkpoint"]["training"]
-            main.network.load_state_dict(resume["checkpoint"]["model"])
-            if stage == "student":
-                self.objective.load_state_dict(state["objective"])
-                if self.baseline is not None:
-                    self.baseline.load_state_dict(state["baseline_model"])
-            for learner in learners:
-                learner.load_state(state["learners"][learner.name])
+            state = restore_stage(resume["checkpoint"], learners, self.objective, self.baseline, self._dist,
+                                  self.device)
             best = {name: Best(**values) for name, values in state["best"].items()}
             bad_epochs, epochs_done, batches_done = state["bad_epochs"], state["epochs_done"], state["batches_done"]
             stage_done, self._step = state["stage_done"], state["step"]
-            if self._dist.enabled:
-                distributed.set_rng_state(state["rng_by_rank"][self._dist.rank], self.device)
-            else:
-                set_rng_state(state["rng"])
         else:
             self._step = 0
             # Each rank its own stream (dropout, augmentation), the single process the one it always had.
@@ -568,12 +507,3 @@ class Trainer:
 
 def _default_name(cfg: ExperimentConfig) -> str:
     return "-".join(name for name, term in cfg.loss.terms().items() if term.weight > 0)
-
-
-def _check_fields(cfg: ExperimentConfig, fields: dict[str, Any]) -> None:
-    """An unknown field in a network's list is a user error, named before any preprocessing is fitted."""
-    for net in CONFIGURED_NETS:
-        for name in getattr(cfg, net).fields:
-            if name not in fields:
-                raise ConfigError(f"{net}.fields: the dataset has no field '{name}'. Its fields: "
-                                  f"{', '.join(fields) or 'none'}.", f"{net}.fields")
