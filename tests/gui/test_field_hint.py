@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workbench.data.index import FieldInfo
-from workbench.gui.panels.data_panel import FieldPicker, student_field_hint
+from workbench.gui.panels.dataset_widgets import FieldPicker, student_field_hint
 
 
 def test_the_hint_warns_when_the_dataset_has_several_fields_of_the_students_kind():
