@@ -5,6 +5,7 @@ loaded and checked by value; a missing extra is one line saying what to install.
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pytest
 import torch
@@ -66,9 +67,13 @@ def test_a_local_weights_file_is_loaded_by_value(tiny_vit, tmp_path, suffix):
     encoder = HuggingFaceImageEncoder(SPEC, model=str(tiny_vit), weights=str(path))
     for key, value in state.items():
         assert torch.equal(encoder.backbone.state_dict()[key], value), key
-    with pytest.raises(ConfigError, match="does not fit this backbone: 0 missing keys .* 1 unexpected"):
+    with pytest.raises(ConfigError, match=r"does not fit this backbone: 1 unexpected keys \(e\.g\. extra\.weight\)$"):
         torch.save({**state, "extra.weight": torch.zeros(1)}, tmp_path / "bad.pt")
         load_weights(encoder.backbone, str(tmp_path / "bad.pt"))
+    resized = next(iter(state))
+    with pytest.raises(ConfigError, match=rf"does not fit this backbone: 1 keys of another shape \(e\.g\. {re.escape(resized)}\)$"):
+        torch.save({**state, resized: torch.zeros(3)}, tmp_path / "resized.pt")  # not load_state_dict's traceback
+        load_weights(encoder.backbone, str(tmp_path / "resized.pt"))
 
 
 @pytest.mark.parametrize("training", ["frozen", "full"])
@@ -81,12 +86,14 @@ def test_a_transformers_backbone_trains_as_the_teacher_encoder(tiny_dataset, tin
     assert 0.0 <= summary["teacher"]["val_accuracy"] <= 1.0 and summary["student"]["val_accuracy"] is not None
 
 
-@pytest.mark.skipif(importlib.util.find_spec("timm") is not None, reason="timm is installed here")
-def test_a_missing_extra_is_one_line_naming_the_fix(tiny_dataset, tmp_path, capsys):
+@pytest.mark.parametrize("library", ["timm", "torchvision"])
+def test_a_missing_extra_is_one_line_naming_the_fix(library, tiny_dataset, tmp_path, capsys):
+    if importlib.util.find_spec(library) is not None:
+        pytest.skip(f"{library} is installed here")
     cfg = tiny_config(tiny_dataset, tmp_path / "runs", epochs=1)
-    cfg.teacher.encoders["image"] = EncoderConfig("timm", {"model": "resnet18"})
+    cfg.teacher.encoders["image"] = EncoderConfig(library, {"model": "resnet18"})
     path = tmp_path / "exp.toml"
     path.write_text(config_to_toml(cfg), encoding="utf-8")
     assert main(["train", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "pip install 'workbench[timm]'" in err[0] and "teacher.encoders.image" in err[0]
+    assert len(err) == 1 and f"pip install 'workbench[{library}]'" in err[0] and "teacher.encoders.image" in err[0]

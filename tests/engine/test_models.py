@@ -60,8 +60,8 @@ def encoder_cfg(type_, **params):
 FIELD_FOR_MODALITY = {"image": "image", "text": "text", "audio": "audio", "array": "depth"}
 
 
-# The library backbones need a model (a download by default); tests/engine/test_backbones.py builds tiny local ones.
-@pytest.mark.parametrize("name", sorted(set(ENCODERS) - {"timm", "hf_image"}))
+# The library backbones need their library (and a model); test_backbones.py and test_vision_backbones.py build tiny ones.
+@pytest.mark.parametrize("name", sorted(set(ENCODERS) - {"timm", "torchvision", "hf_image"}))
 def test_every_encoder_builds_from_registry_and_maps_batch_to_out_dim(name):
     cls = ENCODERS[name]
     field = FIELD_FOR_MODALITY[cls.modality]
@@ -72,7 +72,7 @@ def test_every_encoder_builds_from_registry_and_maps_batch_to_out_dim(name):
 
 
 def test_registry_lists_the_built_in_encoders_per_modality():
-    assert encoders_for("image") == ["cnn", "resnet", "resnet18", "timm", "hf_image"]  # library backbones last
+    assert encoders_for("image") == ["cnn", "resnet", "resnet18", "timm", "torchvision", "hf_image"]  # library backbones last
     assert encoders_for("text") == ["bag", "gru", "transformer"]
     assert encoders_for("audio") == ["audio_cnn"]
     assert encoders_for("array") == ["mlp", "array_cnn"]

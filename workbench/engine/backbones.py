@@ -1,6 +1,6 @@
-"""Library backbones as image encoders: timm models and Hugging Face transformers vision models.
+"""Library backbones as image encoders: timm models, torchvision models and Hugging Face transformers vision models.
 
-Both are optional extras (``pip install 'workbench[timm]'`` / ``'workbench[hf]'``), imported
+All are optional extras (``pip install 'workbench[timm]'`` / ``'workbench[torchvision]'`` / ``'workbench[hf]'``), imported
 only when a config uses them; a missing extra is one ConfigError naming the fix. Weights
 come from the library (``pretrained = true``: its cache, or its hub when online) or from a
 local file (``weights = "PATH"``: a state dict, ``.safetensors`` or a torch file), so an
@@ -10,7 +10,7 @@ Input handling follows the backbone: the data layer hands every image encoder th
 tensor (resized to ``data.image_size``, normalised with the training split's statistics),
 and a backbone encoder undoes that normalisation, resizes to the backbone's own input size
 and normalises with the backbone's mean and std (from timm's data config or the model's
-image processor), unless ``image_size`` is set. The teacher and the student can then share
+image processor, or the torchvision weights' preset), unless ``image_size`` is set. The teacher and the student can then share
 an image field while each sees what its network expects.
 """
 
@@ -33,9 +33,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def load_weights(module: nn.Module, path: str) -> None:
+def load_weights(module: nn.Module, path: str, classifier: str | tuple[str, ...] = ()) -> None:
     """Load a local weights file into ``module`` (strict): ``.safetensors``, or a torch file of a state dict
-    (or of ``{"state_dict": ...}`` / ``{"model": ...}``)."""
+    (or of ``{"state_dict": ...}`` / ``{"model": ...}``).
+
+    ``classifier`` names the library's classifier (or classifiers) that the encoder removed (``fc``,
+    ``head.fc``): their keys are dropped, so the library's own full checkpoint fits as well as a state
+    dict of the encoder's backbone.
+    """
     file = Path(path).expanduser()
     if not file.is_file():
         raise ConfigError(f"weights file not found: {file}", "weights")
@@ -51,12 +56,18 @@ def load_weights(module: nn.Module, path: str) -> None:
                     state = state[key]
     except Exception as error:  # noqa: BLE001 - a corrupt or foreign file is the user's to fix
         raise ConfigError(f"cannot read weights file {file}: {type(error).__name__}: {error}", "weights") from None
-    result = module.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ConfigError(
-            f"weights file {file} does not fit this backbone: {len(result.missing_keys)} missing keys "
-            f"(e.g. {result.missing_keys[:2]}), {len(result.unexpected_keys)} unexpected keys "
-            f"(e.g. {result.unexpected_keys[:2]})", "weights")
+    removed = tuple(f"{name}." for name in ((classifier,) if isinstance(classifier, str) else classifier) if name)
+    if removed:
+        state = {key: value for key, value in state.items() if not key.startswith(removed)}
+    expected = module.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    resized = [key for key in state if key in expected and tuple(state[key].shape) != tuple(expected[key].shape)]
+    if missing or unexpected or resized:  # another model's file: say so rather than load_state_dict's traceback
+        problems = ", ".join(f"{len(keys)} {what} (e.g. {', '.join(keys[:2])})" for what, keys in (
+            ("missing keys", missing), ("unexpected keys", unexpected), ("keys of another shape", resized)) if keys)
+        raise ConfigError(f"weights file {file} does not fit this backbone: {problems}", "weights")
+    module.load_state_dict(state)
 
 
 def _on_meta_device() -> bool:
@@ -90,6 +101,10 @@ class BackboneImageEncoder(nn.Module):
                                    align_corners=False)
         return (pixels - self.model_mean) / self.model_std
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's pooled features (a subclass whose library returns more overrides this)."""
+        return self.backbone(self.adapt(x))
+
 
 @register_encoder("timm", modality="image")
 class TimmEncoder(BackboneImageEncoder):
@@ -111,14 +126,11 @@ class TimmEncoder(BackboneImageEncoder):
         except Exception as error:  # noqa: BLE001 - e.g. no network for pretrained weights
             raise ConfigError(_unreachable(model, error, "timm"), "pretrained") from None
         if weights and not shapes_only:
-            load_weights(backbone, weights)
+            load_weights(backbone, weights, backbone.pretrained_cfg.get("classifier") or ())
         data_config = timm.data.resolve_model_data_config(backbone)
         super().__init__(spec, image_size or data_config["input_size"][-1], data_config["mean"], data_config["std"])
         self.backbone = backbone
         self.out_dim = backbone.num_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(self.adapt(x))
 
     @staticmethod
     def model_names() -> list[str]:
@@ -127,6 +139,69 @@ class TimmEncoder(BackboneImageEncoder):
             return list(importlib.import_module("timm").list_models())
         except Exception:  # noqa: BLE001 - without timm there is nothing to list
             return []
+
+
+@register_encoder("torchvision", modality="image")
+class TorchvisionEncoder(BackboneImageEncoder):
+    """A torchvision classification model without its classifier (``pip install 'workbench[torchvision]'``).
+
+    ``model`` is a ``torchvision.models.list_models()`` classification name (``resnet18``,
+    ``convnext_tiny``, ``efficientnet_b0``, ``mobilenet_v3_small``, ``vit_b_16``, ...);
+    ``pretrained = true`` takes the model's default weights (``DEFAULT`` of its weights enum).
+    ``image_size`` 0 takes the crop size of those weights' preset, and mean and std always
+    come from it, as for the pretrained model.
+    """
+
+    # These two compute auxiliary classifiers in training mode unless told not to.
+    _WITHOUT_AUX_LOGITS = ("googlenet", "inception_v3")
+
+    def __init__(self, spec: dict[str, Any], *, model: str = "resnet18", pretrained: bool = False,
+                 weights: str = "", image_size: int = 0):
+        vision_models = import_extra("torchvision.models", "torchvision")
+        if model not in self.model_names():
+            raise ConfigError(f"torchvision has no classification model {model!r} "
+                              "(see torchvision.models.list_models(module=torchvision.models))", "model")
+        preset = vision_models.get_model_weights(model).DEFAULT
+        shapes_only = _on_meta_device()
+        options = {"aux_logits": False} if model in self._WITHOUT_AUX_LOGITS else {}
+        try:
+            backbone = vision_models.get_model(model, weights=preset if pretrained and not shapes_only else None,
+                                               **options)
+        except Exception as error:  # noqa: BLE001 - e.g. no network for the weights
+            raise ConfigError(_unreachable(model, error, "torchvision"), "pretrained") from None
+        classifier, out_dim = _remove_classifier(backbone, model)
+        if weights and not shapes_only:
+            load_weights(backbone, weights, classifier)
+        transforms = preset.transforms()
+        super().__init__(spec, image_size or transforms.crop_size[0], transforms.mean, transforms.std)
+        self.backbone = backbone
+        self.out_dim = out_dim
+
+    @staticmethod
+    def model_names() -> list[str]:
+        """torchvision's classification models, for the Model panel's search (empty without the extra)."""
+        try:
+            vision_models = importlib.import_module("torchvision.models")
+            return sorted(vision_models.list_models(module=vision_models))
+        except Exception:  # noqa: BLE001 - without torchvision there is nothing to list
+            return []
+
+
+def _remove_classifier(backbone: nn.Module, model: str, classes: int = 1000) -> tuple[str, int]:
+    """Replace the model's ImageNet classifier (its last ``Linear`` to 1,000 classes) with the identity.
+
+    Returns the classifier's name (``fc``, ``classifier.1``, ``heads.head``) and its input width,
+    which is the embedding the encoder gives.
+    """
+    linear = [(name, module) for name, module in backbone.named_modules()
+              if isinstance(module, nn.Linear) and module.out_features == classes]
+    if not linear:
+        raise ConfigError(f"torchvision model {model!r} has no linear classifier to remove; choose another model",
+                          "model")
+    name, head = linear[-1]
+    parent_name, _, child = name.rpartition(".")
+    setattr(backbone.get_submodule(parent_name), child, nn.Identity())
+    return name, head.in_features
 
 
 @register_encoder("hf_image", modality="image")
@@ -182,6 +257,6 @@ def _hf_image_settings(transformers: Any, model: str, config: Any) -> tuple[int,
 
 
 def _unreachable(model: str, error: Exception, library: str) -> str:
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    first_line = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
     return (f"cannot load {library} model {model!r}: {first_line}. Without a network, use a model already in "
             f"the library's cache, a local folder, or pretrained = false with weights = \"PATH\".")
