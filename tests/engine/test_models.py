@@ -73,7 +73,7 @@ def test_every_encoder_builds_from_registry_and_maps_batch_to_out_dim(name):
 
 def test_registry_lists_the_built_in_encoders_per_modality():
     assert encoders_for("image") == ["cnn", "resnet", "resnet18", "timm", "torchvision", "hf_image"]  # library backbones last
-    assert encoders_for("text") == ["bag", "gru", "transformer"]
+    assert encoders_for("text") == ["bag", "gru", "transformer", "hf_text"]
     assert encoders_for("audio") == ["audio_cnn"]
     assert encoders_for("array") == ["mlp", "array_cnn"]
     assert set(FUSIONS) == {"concat", "gated"}
