@@ -145,6 +145,16 @@ def test_two_tokenizers_for_one_field_are_refused_with_the_fix(tiny_dataset, tin
     assert field_tokenizers(cfg) == {"text": TokenizerChoice("bert-base-uncased", "teacher.encoders.text.model")}
 
 
+def _train_error(dataset, tmp_path, capsys, model: str) -> list[str]:
+    """What `workbench train` prints on stderr for the tiny config with an hf_text teacher of ``model``; exit 2."""
+    cfg = tiny_config(dataset, tmp_path / "runs", epochs=1)
+    cfg.teacher.encoders["text"] = EncoderConfig("hf_text", {"model": model})
+    path = tmp_path / "exp.toml"
+    path.write_text(config_to_toml(cfg), encoding="utf-8")
+    assert main(["train", str(path)]) == 2
+    return capsys.readouterr().err.strip().splitlines()
+
+
 def test_an_unreachable_model_is_one_message_naming_it_and_the_fix(tiny_dataset, tmp_path, monkeypatch, capsys):
     spec = {"kind": "text", "vocab_size": 30, "max_length": 8}
     with pytest.raises(ConfigError, match="no folder .*nothing-here for the model config"):
@@ -152,22 +162,12 @@ def test_an_unreachable_model_is_one_message_naming_it_and_the_fix(tiny_dataset,
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network: fail at once
-    cfg = tiny_config(tiny_dataset, tmp_path / "runs", epochs=1)
-    cfg.teacher.encoders["text"] = EncoderConfig("hf_text", {"model": "no-such-org/no-such-bert"})
-    path = tmp_path / "exp.toml"
-    path.write_text(config_to_toml(cfg), encoding="utf-8")
-    assert main(["train", str(path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = _train_error(tiny_dataset, tmp_path, capsys, "no-such-org/no-such-bert")
     assert len(err) == 1 and "'no-such-org/no-such-bert'" in err[0] and "not in the local cache" in err[0]
     assert "local folder" in err[0] and err[0].startswith("error: teacher.encoders.text.model: ")
 
 
 def test_without_the_extra_the_error_names_the_install(tiny_dataset, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers now fails
-    cfg = tiny_config(tiny_dataset, tmp_path / "runs", epochs=1)
-    cfg.teacher.encoders["text"] = EncoderConfig("hf_text", {"model": "bert-base-uncased"})
-    path = tmp_path / "exp.toml"
-    path.write_text(config_to_toml(cfg), encoding="utf-8")
-    assert main(["train", str(path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = _train_error(tiny_dataset, tmp_path, capsys, "bert-base-uncased")
     assert len(err) == 1 and "pip install 'workbench[hf]'" in err[0]
