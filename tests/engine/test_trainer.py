@@ -104,12 +104,29 @@ def test_hooks_are_called_in_order_with_plain_payloads(finished_run):
     assert set(validation["metrics"]) == {"student", "baseline"}  # the frozen teacher is in its own stage
     assert set(validation["predictions"]) >= {"teacher_probs", "student_probs", "baseline_probs"}
     assert "agreement" in validation["metrics"]["student"]
+    fit_start = recorder.calls[0][1]  # it announces, per stage, what every batch and validation then reports
+    for hook, payload in recorder.calls:
+        if hook == "on_train_batch_end":
+            assert list(payload["losses"]) == fit_start["loss_terms"][payload["stage"]]
+            assert list(payload["train_accuracy"]) == fit_start["trained_nets"][payload["stage"]]
+        elif hook == "on_validation_end":
+            assert list(payload["metrics"]) == fit_start["trained_nets"][payload["stage"]]
     assert validation["distillation_gain"] == pytest.approx(
         validation["metrics"]["student"]["val_accuracy"] - validation["metrics"]["baseline"]["val_accuracy"])
     count = len(validation["predictions"]["index"])
     assert validation["predictions"]["student_probs"].shape == (count, 3)
     assert validation["predictions"]["teacher_embedding"].shape == (count, 16)
     assert summary["status"] == "finished" and trainer.run_dir == Path(summary["run_dir"])
+
+
+def test_the_live_plots_plan_names_the_series_the_events_fill(finished_run):
+    from workbench.gui.history import RunHistory  # Qt-free: what the app's live plots create ahead of the data
+
+    events = RunRecord.open(finished_run[0].run_dir).events()
+    filled = RunHistory()
+    for event in events:
+        filled.add_event(event)
+    assert RunHistory.planned_series(events[0]) == list(filled.series)
 
 
 def test_the_run_folder_holds_what_the_hooks_saw(finished_run):

@@ -104,6 +104,39 @@ def test_each_tick_redraws_one_plot_in_turn(qtbot):
                           "lr:teacher": False}
 
 
+def test_a_planned_run_gets_its_curves_and_legend_room_before_its_data(qtbot):
+    from workbench.gui.plotting import legend_column
+
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.resize(1280, 600)
+    plots.show()
+    plots.redraw_timer.stop()  # ticked by hand below
+    fit_start = {"event": "fit_start", "run_dir": "", "stages": ["teacher", "student"],
+                 "epochs": {"teacher": 1, "student": 1}, "steps_per_epoch": {"teacher": 10, "student": 10},
+                 "loss_terms": {"teacher": ["ce", "total"], "student": ["ce", "kd", "total"]},
+                 "trained_nets": {"teacher": ["teacher"], "student": ["student", "baseline"]}}
+    plots.on_event(fit_start)
+    widths = {key: legend_column(legend).preferredWidth() for key, legend in plots.legends.items()}
+    assert all(width > 0 for width in widths.values())  # room for the entries before any of them
+    assert plots.result_label.isVisible()  # the header's lines too
+    for _ in range(30):
+        plots._on_redraw_timer_timeout()
+    planned = [name for name in RunHistory.planned_series(fit_start) if not name.startswith("weighted:")]
+    assert set(plots._curves) == set(planned) and "loss:student/kd" in plots._curves  # made ahead of the student
+    for name, legend in plots.legends.items():
+        assert legend_column(legend).preferredWidth() == widths[name]  # the entries fit the room made for them
+    curves = dict(plots._curves)
+    plots.on_event({"event": "stage_start", "stage": "student", "epochs": 1, "start_epoch": 0, "steps_per_epoch": 10})
+    plots.on_event(batch("student", 1) | {"losses": {"ce": {"raw": 1.0, "weighted": 1.0},
+                                                     "kd": {"raw": 0.5, "weighted": 0.5}, "total": 1.5},
+                                          "train_accuracy": {"student": 0.5, "baseline": 0.4}, "baseline_loss": 1.0})
+    for _ in range(4):
+        plots._on_redraw_timer_timeout()
+    assert plots._curves == curves  # the change of stage created nothing: it filled the planned curves
+    assert plots.curve("loss:student/kd").yData.size == 1
+
+
 def test_display_options_redraw_without_losing_points(qtbot):
     plots = LivePlots()
     qtbot.addWidget(plots)

@@ -51,6 +51,8 @@ class FitStartPayload(TypedDict):
     epochs: dict[str, int]  # stage -> planned epochs
     steps_per_epoch: dict[str, int]
     resumed: bool
+    loss_terms: dict[str, list[str]]  # stage -> the keys of its train_batch "losses" ("total" last)
+    trained_nets: dict[str, list[str]]  # stage -> the nets it trains (train_accuracy and validation metrics)
     summary: dict[str, Any]  # summary.json as it stands
 
 

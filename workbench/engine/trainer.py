@@ -61,6 +61,8 @@ from workbench.engine.validation import (Best, epoch_metrics, evaluate, retrieva
                                          validation_payload)
 from workbench.errors import WorkbenchError
 
+TEACHER_TERMS = ("ce",)  # the teacher stage's loss: supervised only
+
 
 class Trainer:
     """Trains one run. ``fit()`` returns the summary; ``request_stop()`` may be called from any thread.
@@ -233,7 +235,17 @@ class Trainer:
                 "params": self._summary_base["params"], "stages": list(self._stages),
                 "epochs": {stage: self._stage_epochs(stage) for stage in self._stages},
                 "steps_per_epoch": steps, "resumed": self._resume is not None,
+                "loss_terms": {stage: self._loss_terms(stage) for stage in self._stages},
+                "trained_nets": {stage: self._trained_nets(stage) for stage in self._stages},
                 "summary": self._summary("running")}
+
+    def _loss_terms(self, stage: str) -> list[str]:
+        """The terms of a stage's train_batch ``losses``, "total" last (the live plots draw them from the start)."""
+        return [*(TEACHER_TERMS if stage == "teacher" else self.objective.terms), "total"]
+
+    def _trained_nets(self, stage: str) -> list[str]:
+        """The nets a stage trains: its train_batch ``train_accuracy`` and its validation ``metrics`` keys."""
+        return ["teacher"] if stage == "teacher" else ["student"] + (["baseline"] if self.baseline is not None else [])
 
     # ------------------------------------------------------------------ one stage
 
@@ -375,7 +387,7 @@ class Trainer:
             with autocast(device, precision):
                 output = self._train_modules["teacher"](batch)
             loss = self.task.supervised_loss(output.logits, labels, smoothing)
-            terms = {"ce": {"raw": loss, "weighted": loss}}
+            terms = {name: {"raw": loss, "weighted": loss} for name in TEACHER_TERMS}
             losses = [("teacher", loss)]
             outputs = {"teacher": output}
         else:

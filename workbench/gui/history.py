@@ -95,6 +95,27 @@ class RunHistory:
         elif kind == "validation":
             self.add_validation(event)
 
+    @staticmethod
+    def planned_series(fit_start: dict) -> list[str]:
+        """The series a run will fill, in the order its events would create them, from what its fit_start
+        record announces each stage reports (``loss_terms``, ``trained_nets``; empty for a record without
+        them). Named by this class's own ``add_batch`` and ``add_validation``, fed one stand-in batch and
+        validation per stage with the keys the hooks' payloads have (engine/hooks.py)."""
+        plan = RunHistory()
+        for stage in fit_start.get("stages", []):
+            terms = (fit_start.get("loss_terms") or {}).get(stage, [])
+            nets = (fit_start.get("trained_nets") or {}).get(stage, [])
+            if not terms and not nets:
+                continue
+            with_baseline = {"baseline_loss": 0.0} if "baseline" in nets else {}
+            plan.add_batch({"stage": stage, "epoch": 1, "batch": 1, "batches": 1, "step": 1, "lr": 0.0,
+                            "losses": {term: 0.0 if term == "total" else {"raw": 0.0, "weighted": 0.0} for term in terms},
+                            "train_accuracy": {net: 0.0 for net in nets}, **with_baseline})
+            plan.add_validation({"stage": stage, "epoch": 1, "step": 1,
+                                 "metrics": {net: {"val_accuracy": 0.0, "val_loss": 0.0} for net in nets},
+                                 **({"distillation_gain": 0.0} if with_baseline else {})})
+        return list(plan.series)
+
     def start_stage(self, payload: dict) -> None:
         stage = payload["stage"]
         start_epoch = int(payload.get("start_epoch", 0) or 0)

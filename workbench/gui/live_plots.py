@@ -30,7 +30,7 @@ from workbench.engine.result import result_header, run_result, summary_from_even
 from workbench.engine.runs import RunRecord
 from workbench.errors import WorkbenchError
 from workbench.gui.history import RunHistory, ema
-from workbench.gui.plotting import legend_beside
+from workbench.gui.plotting import legend_beside, legend_column
 
 REDRAW_HZ = 10  # refreshes per second of each plot whose data changes; the timer visits one plot per tick
 PLOTS = {  # plot key -> (title, y label)
@@ -113,6 +113,7 @@ class LivePlots(QWidget):
         self._curves: dict[str, _Curve] = {}
         self._colours: dict[str, str] = {}  # loss term -> its colour
         self._stage_lines: list[pg.InfiniteLine] = []
+        self._planned: list[str] = []  # the series a live run will fill (``plan``)
         self._dirty = True
 
         self.x_combo = QComboBox(self)
@@ -166,7 +167,7 @@ class LivePlots(QWidget):
                                          axisItems={"bottom": StageAxis(orientation="bottom")})
             # The loss plot has the most entries: two columns keep its legend (and so its row) low enough
             # for both rows of plots to fit a 1280x720 window beside the run log.
-            self.legends[key] = legend_beside(plot, colCount=2 if key == "loss" else 1)
+            self.legends[key] = legend_beside(plot, steady=True, colCount=2 if key == "loss" else 1)
             plot.setLabel("left", y_label)
             # No grid: pyqtgraph draws it with the axes, so every curve update would repaint the tick
             # labels too; without it a frame paints in ~3 ms instead of ~16 ms.
@@ -223,6 +224,7 @@ class LivePlots(QWidget):
                     plot.removeItem(line)
         self._stage_lines = []
         self._colours = {}
+        self._planned = []
         self.planned_x = {}
         self.follow_check.setChecked(True)
         self.history = RunHistory(run_dir=run_dir)
@@ -248,6 +250,21 @@ class LivePlots(QWidget):
                 for earlier in earlier_events(run_dir):
                     self.add_event(earlier)
         self.add_event(record)
+        if record["event"] == "fit_start":
+            self.plan(RunHistory.planned_series(record))
+
+    def plan(self, names: list[str]) -> None:
+        """The series a live run will fill: their legends make room for them now, and the timer creates their
+        curves ahead of their data (one a tick, on ticks that create none), so that neither the first batches
+        nor the change of stage wait for curves and legend entries."""
+        self._planned = list(names)
+        for key, legend in self.legends.items():
+            labels = [name.split(":", 1)[1] for name in names if _plot_of(name) == key and self._is_shown(name)]
+            legend_column(legend).reserve(labels)
+        if names and not self._validations:  # the header's lines, without figures yet: shown only at the first
+            # validation, they would re-lay out every plot then
+            self.result_label.setText(result_header(run_result({}, {"best": None, "last": None})))
+            self.result_label.show()
 
     def add_event(self, event: dict) -> None:
         """One event record, live or read from metrics.jsonl; the timer draws it."""
@@ -465,12 +482,14 @@ class LivePlots(QWidget):
         self._result_shown_for = shown_for
         entries = summary_from_events(self._validations, self._selection_metric)
         self._best_epochs = {net: entry.get("best_epoch") for net, entry in entries.items()}
+        if not entries:
+            return  # no validation yet: the header stays as reset() or plan() left it
         # The last epoch's paired test is in its validation event; the best checkpoints' comes with summary.json.
         last_test = next((event["paired_test"] for event in reversed(self._validations) if event.get("paired_test")),
                          None)
         tests = {"best": None, "last": last_test}
-        self.result_label.setText(result_header(run_result(entries, tests)) if entries else "")
-        self.result_label.setVisible(bool(entries))  # no empty row taking height
+        self.result_label.setText(result_header(run_result(entries, tests)))
+        self.result_label.show()
 
     def _show_stage_lines(self, x_mode: str) -> None:
         starts = [(stage, xs if x_mode == "step" else xe) for stage, xs, xe in self.history.stage_starts if xs > 0]
@@ -496,17 +515,27 @@ class LivePlots(QWidget):
 
     @Slot()
     def _on_redraw_timer_timeout(self) -> None:
-        if not (self._dirty and self.isVisible()):  # a hidden tab costs nothing; it catches up when shown
+        if not self.isVisible():  # a hidden tab costs nothing; it catches up when shown
             return
-        stale = self._stale_plots()
-        if not stale:  # a display option changed (log y, follow): the ranges and marks of every plot
+        created = len(self._curves)
+        stale = self._stale_plots() if self._dirty else []
+        if stale:
+            order = list(self.plots)
+            turn = order[self._turn % len(order):] + order[:self._turn % len(order)]
+            key = next(key for key in turn if key in stale)  # the next plot in turn that has news
+            self._turn = order.index(key) + 1
+            self.redraw([key], NEW_CURVES_PER_TICK)
+        elif self._dirty:  # a display option changed (log y, follow): the ranges and marks of every plot
             self.redraw(new_curves_limit=NEW_CURVES_PER_TICK)
-            return
-        order = list(self.plots)
-        turn = order[self._turn % len(order):] + order[:self._turn % len(order)]
-        key = next(key for key in turn if key in stale)  # the next plot in turn that has news
-        self._turn = order.index(key) + 1
-        self.redraw([key], NEW_CURVES_PER_TICK)
+        if len(self._curves) == created:
+            self._create_planned_curve()
+
+    def _create_planned_curve(self) -> None:
+        """The next curve of the run's plan that is not there yet (see ``plan``)."""
+        name = next((name for name in self._planned if name not in self._curves and self._is_shown(name)), None)
+        if name is not None:
+            self._create_curve(name)
+            self._dirty = True  # it draws its data, if any came, on the plot's next turn
 
     @Slot(str)
     def _on_display_option_changed(self, _text: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt, Slot
 from PySide6.QtWidgets import QSizePolicy
 
 from workbench.assets import ui_colour
@@ -32,13 +32,19 @@ def set_bars(plot: pg.PlotWidget, labels: list[str], values: list[float], colour
     plot.setYRange(0, max(values, default=1) * 1.1, padding=0)
 
 
-def legend_beside(plot: pg.PlotItem, below: bool = False, **options) -> pg.LegendItem:
+def legend_beside(plot: pg.PlotItem, below: bool = False, steady: bool = False, **options) -> pg.LegendItem:
     """A legend in the plot's own layout, right of its data area (or ``below`` it, for narrow plots
     with few entries): it never covers a point.
 
     It becomes ``plot.legend``, so curves added with a ``name`` enter it and leave it with
     ``plot.removeItem`` as with pyqtgraph's floating legend. Its size is that of its entries,
     aligned to the top of the plot.
+
+    ``steady`` (plots that gain entries while a run is drawn live): the layout holds a column that
+    only ever widens, and the legend sits in it without being laid out itself. A new entry then
+    re-lays out nothing unless it is wider than any before; otherwise each entry re-lays out the
+    plot, and through the linked x axes every plot beside it (measured: 50-100 ms of the GUI
+    thread for each new curve).
     """
     legend = pg.LegendItem(**{"labelTextSize": "8pt", "labelTextColor": ui_colour("plot_foreground"), "verSpacing": -6,
                               **options})  # rows set close together: a legend no taller than it must be
@@ -47,8 +53,57 @@ def legend_beside(plot: pg.PlotItem, below: bool = False, **options) -> pg.Legen
     if below:
         plot.layout.addItem(legend, 4, 1)
         plot.layout.setAlignment(legend, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+    elif steady:
+        column = LegendColumn(legend)
+        plot.layout.addItem(column, 2, 3)
     else:
         plot.layout.addItem(legend, 2, 3)
         plot.layout.setAlignment(legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
     plot.legend = legend
     return legend
+
+
+class LegendColumn(pg.GraphicsWidget):
+    """The layout's place for a steady legend: as wide as the widest the legend has been, no height
+    of its own (the legend is drawn from its top); the legend is its child, outside any layout."""
+
+    def __init__(self, legend: pg.LegendItem):
+        super().__init__()
+        self.legend = legend
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Ignored)
+        self.setMinimumWidth(0)
+        self.setPreferredWidth(0)
+        legend.setParentItem(self)
+        legend.setPos(0, 0)
+        legend.geometryChanged.connect(self._on_legend_geometry_changed)
+
+    def reserve(self, labels: list[str]) -> None:
+        """Make room now for entries with these labels (a live run's planned series), measured on a legend of
+        the same look that is never shown: the real entries then re-lay out nothing when they come."""
+        probe = pg.LegendItem(labelTextSize=self.legend.opts["labelTextSize"], colCount=self.legend.columnCount,
+                              verSpacing=self.legend.layout.verticalSpacing(),
+                              horSpacing=self.legend.layout.horizontalSpacing())
+        for label in labels:
+            probe.addItem(pg.PlotDataItem(), label)
+        probe.layout.activate()
+        probe.updateSize()
+        self._widen(probe.geometry().width())
+
+    def _widen(self, width: float) -> None:
+        if width > self.preferredWidth():  # only wider: a narrower legend leaves the column as it is
+            self.setPreferredWidth(width)
+            self.setMinimumWidth(width)
+
+    @Slot()
+    def _on_legend_geometry_changed(self) -> None:
+        self._widen(self.legend.geometry().width())
+        if self.legend.pos() != QPointF(0, 0):
+            self.legend.setPos(0, 0)
+
+
+def legend_column(legend: pg.LegendItem) -> LegendColumn:
+    """The column of a ``steady`` legend (``legend_beside``)."""
+    column = legend.parentItem()
+    if not isinstance(column, LegendColumn):
+        raise TypeError("not a steady legend: legend_beside(..., steady=True) makes one")
+    return column
