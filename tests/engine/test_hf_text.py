@@ -103,6 +103,19 @@ def test_the_reloaded_run_predicts_its_validation_probabilities(frozen_run):
             assert np.allclose(probabilities[net], arrays[f"{net}_probs"][row], atol=1e-5), net
 
 
+def test_the_frozen_bert_teacher_is_reused_from_its_run_alone(frozen_run, tiny_dataset, tmp_path):
+    trainer, _ = frozen_run
+    cfg = tiny_config(tiny_dataset, tmp_path / "runs", epochs=1)
+    cfg.teacher.checkpoint = str(trainer.run_dir)  # its model folder is gone: config and tokenizer from the run
+    reuse = Trainer(check(cfg))
+    assert reuse.fit()["status"] == "finished"
+    params = reuse.cfg.teacher.encoders["text"].params
+    assert params["model"] == str(trainer.run_dir / "architectures" / "teacher-text") and not params["pretrained"]
+    assert params["tokenizer"] == str(trainer.run_dir / "tokenizers" / "text")
+    for key, value in trainer.teacher.state_dict().items():
+        assert torch.equal(value, reuse.teacher.state_dict()[key]), key
+
+
 def test_an_hf_text_teacher_exports_with_its_tokenizer(frozen_run, tmp_path):
     # TorchScript only: exporting the same BERT to ONNX works too (checked against the checkpoint by export_run),
     # but takes about 30 s here, more than every other test of this file together.

@@ -18,7 +18,13 @@ import torch
 from torch import nn
 
 from workbench.atomic import atomic_write_text
-from workbench.data.hf_tokenizer import ID_OFFSET, HuggingFaceTextProcessor, TokenizerChoice, folder_name
+from workbench.data.hf_tokenizer import (
+    ID_OFFSET,
+    TOKENIZERS_FOLDER,
+    HuggingFaceTextProcessor,
+    TokenizerChoice,
+    folder_name,
+)
 from workbench.data.text import PAD_ID
 from workbench.engine.backbones import _on_meta_device, load_weights
 from workbench.engine.encoders import _masked_mean
@@ -153,12 +159,15 @@ def save_architectures(run_dir: Path, networks: dict[str, nn.Module]) -> None:
 
 
 def offline_encoders(net_cfg: Any, run_dir: Path, net: str) -> Any:
-    """``net_cfg`` with each ``hf_text`` model read from the run's saved config and not loaded pretrained: the
-    checkpoint holds the weights. Runs saved without that config are returned as they are."""
+    """``net_cfg`` as the run saved it: each ``hf_text`` model built from the run's copy of its config, not
+    loaded pretrained (the checkpoint holds the weights), its field read with the run's copy of the tokenizer.
+    Runs saved without those copies are returned as they are."""
     encoders = dict(net_cfg.encoders)
     for field, encoder in net_cfg.encoders.items():
-        folder = Path(run_dir) / ARCHITECTURES_FOLDER / f"{net}-{folder_name(field)}"
-        if encoder.type == "hf_text" and (folder / "config.json").is_file():
-            params = {**encoder.params, "model": str(folder), "pretrained": False, "weights": ""}
+        architecture = Path(run_dir) / ARCHITECTURES_FOLDER / f"{net}-{folder_name(field)}"
+        tokenizer = Path(run_dir) / TOKENIZERS_FOLDER / folder_name(field)
+        if encoder.type == "hf_text" and (architecture / "config.json").is_file() and tokenizer.is_dir():
+            params = {**encoder.params, "model": str(architecture), "pretrained": False, "weights": "",
+                      "tokenizer": str(tokenizer)}
             encoders[field] = dataclasses.replace(encoder, params=params)
     return dataclasses.replace(net_cfg, encoders=encoders)

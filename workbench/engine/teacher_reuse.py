@@ -17,6 +17,7 @@ from torch import nn
 from workbench.config import ExperimentConfig, config_to_dict
 from workbench.data import dataset_fingerprint
 from workbench.engine.checkpoint import checkpoint_file, load_checkpoint
+from workbench.engine.hf_text import offline_encoders
 from workbench.engine.runs import RunRecord
 from workbench.errors import ConfigError, WorkbenchError
 
@@ -83,7 +84,10 @@ def resolve_teacher_source(cfg: ExperimentConfig) -> dict[str, Any]:
         raise ConfigError(f"Cannot reuse the teacher of {record.path}: {why}. The validation split and "
                           "preprocessing must be the same, or validation samples may have been in the teacher's "
                           "training set. Use the same settings or train a new teacher.", "teacher.checkpoint")
-    cfg.teacher = dataclasses.replace(source_cfg.teacher, checkpoint=cfg.teacher.checkpoint)
+    # A library text model is built from the source run's copies of its config and tokenizer: reusing it
+    # needs neither the model's folder nor the network (its weights are in the checkpoint).
+    teacher = offline_encoders(source_cfg.teacher, record.path, "teacher")
+    cfg.teacher = dataclasses.replace(teacher, checkpoint=cfg.teacher.checkpoint)
     return {"run_dir": record.path, "path": path, "checkpoint": checkpoint,
             "fingerprint": record.summary.get("dataset_fingerprint"),
             "class_names": list(record.summary.get("class_names") or [])}
