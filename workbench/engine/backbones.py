@@ -27,7 +27,7 @@ from torch import nn
 from workbench.engine import encoders  # noqa: F401 - the workbench's own encoders register (and are listed) first
 from workbench.engine.registry import register_encoder
 from workbench.errors import ConfigError
-from workbench.extras import import_extra
+from workbench.extras import from_hugging_face, import_extra
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -216,17 +216,7 @@ class HuggingFaceImageEncoder(BackboneImageEncoder):
     def __init__(self, spec: dict[str, Any], *, model: str = "google/vit-base-patch16-224", pretrained: bool = False,
                  weights: str = "", image_size: int = 0):
         transformers = import_extra("transformers", "hf")
-        transformers.utils.logging.disable_progress_bar()
-        shapes_only = _on_meta_device()
-        try:
-            if pretrained and not shapes_only:
-                backbone = transformers.AutoModel.from_pretrained(model)
-            else:
-                backbone = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(model))
-        except Exception as error:  # noqa: BLE001 - offline, unknown name, missing files
-            raise ConfigError(_unreachable(model, error, "hf"), "model") from None
-        if weights and not shapes_only:
-            load_weights(backbone, weights)
+        backbone = hugging_face_model(transformers, model, pretrained, weights)
         size, mean, std = _hf_image_settings(transformers, model, backbone.config)
         super().__init__(spec, image_size or size, mean, std)
         self.backbone = backbone
@@ -241,12 +231,28 @@ class HuggingFaceImageEncoder(BackboneImageEncoder):
         return pooled.flatten(1)
 
 
+def hugging_face_model(transformers: Any, model: str, pretrained: bool, weights: str) -> nn.Module:
+    """A transformers ``AutoModel`` from a folder, the cache or the hub (``from_hugging_face``): pretrained, or
+    built from its config and given ``weights`` (a local file) when set. On the ``meta`` device (the memory
+    estimate) only its config is read."""
+    transformers.utils.logging.disable_progress_bar()
+    shapes_only = _on_meta_device()
+    if pretrained and not shapes_only:
+        backbone = from_hugging_face(transformers.AutoModel.from_pretrained, model, "model", "model")
+    else:
+        config = from_hugging_face(transformers.AutoConfig.from_pretrained, model, "model config", "model")
+        backbone = transformers.AutoModel.from_config(config)
+    if weights and not shapes_only:
+        load_weights(backbone, weights)
+    return backbone
+
+
 def _hf_image_settings(transformers: Any, model: str, config: Any) -> tuple[int, Any, Any]:
     """(input size, mean, std) from the model's image processor; the config's size and ImageNet's statistics without one."""
     size = getattr(config, "image_size", 224)
     size = size if isinstance(size, int) else size[0]
     try:
-        processor = transformers.AutoImageProcessor.from_pretrained(model)
+        processor = from_hugging_face(transformers.AutoImageProcessor.from_pretrained, model, "image processor", "model")
     except Exception:  # noqa: BLE001 - a folder or repo without preprocessor_config.json
         return size, IMAGENET_MEAN, IMAGENET_STD
     processor_size = getattr(processor, "size", None) or {}

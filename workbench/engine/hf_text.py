@@ -26,11 +26,11 @@ from workbench.data.hf_tokenizer import (
     folder_name,
 )
 from workbench.data.text import PAD_ID
-from workbench.engine.backbones import _on_meta_device, load_weights
+from workbench.engine.backbones import hugging_face_model
 from workbench.engine.encoders import _masked_mean
 from workbench.engine.registry import encoder_class, encoder_params, register_encoder
 from workbench.errors import ConfigError
-from workbench.extras import from_hugging_face, import_extra
+from workbench.extras import import_extra
 
 POOLINGS = ("cls", "mean")
 ARCHITECTURES_FOLDER = "architectures"  # in a run folder: <net>-<field>/config.json of each hf_text model
@@ -63,16 +63,7 @@ class HuggingFaceTextEncoder(nn.Module):
         super().__init__()
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}", "pooling")
-        transformers = import_extra("transformers", "hf")
-        transformers.utils.logging.disable_progress_bar()
-        shapes_only = _on_meta_device()
-        if pretrained and not shapes_only:
-            backbone = from_hugging_face(transformers.AutoModel.from_pretrained, model, "model", "model")
-        else:
-            config = from_hugging_face(transformers.AutoConfig.from_pretrained, model, "model config", "model")
-            backbone = transformers.AutoModel.from_config(config)
-        if weights and not shapes_only:
-            load_weights(backbone, weights)
+        backbone = hugging_face_model(import_extra("transformers", "hf"), model, pretrained, weights)
         config = backbone.config
         _check_fits(config, spec, model)
         self.backbone = backbone
