@@ -60,8 +60,9 @@ def encoder_cfg(type_, **params):
 FIELD_FOR_MODALITY = {"image": "image", "text": "text", "audio": "audio", "array": "depth"}
 
 
-# The library backbones need their library (and a model); test_backbones.py and test_vision_backbones.py build tiny ones.
-@pytest.mark.parametrize("name", sorted(set(ENCODERS) - {"timm", "torchvision", "hf_image"}))
+# The library backbones need their library (and a model); test_backbones.py, test_vision_backbones.py and
+# test_hf_text.py build tiny ones.
+@pytest.mark.parametrize("name", sorted(set(ENCODERS) - {"timm", "torchvision", "hf_image", "hf_text"}))
 def test_every_encoder_builds_from_registry_and_maps_batch_to_out_dim(name):
     cls = ENCODERS[name]
     field = FIELD_FOR_MODALITY[cls.modality]
