@@ -63,6 +63,9 @@ def legend_beside(plot: pg.PlotItem, below: bool = False, steady: bool = False, 
     return legend
 
 
+SAMPLE_WIDTH = 20  # a legend entry's line sample (pyqtgraph's ItemSample is fixed at 20 px)
+
+
 class LegendColumn(pg.GraphicsWidget):
     """The layout's place for a steady legend: as wide as the widest the legend has been, no height
     of its own (the legend is drawn from its top); the legend is its child, outside any layout."""
@@ -75,19 +78,25 @@ class LegendColumn(pg.GraphicsWidget):
         self.setPreferredWidth(0)
         legend.setParentItem(self)
         legend.setPos(0, 0)
+        self._measure = pg.LabelItem("")  # measures labels for ``reserve``; in no scene
         legend.geometryChanged.connect(self._on_legend_geometry_changed)
 
     def reserve(self, labels: list[str]) -> None:
-        """Make room now for entries with these labels (a live run's planned series), measured on a legend of
-        the same look that is never shown: the real entries then re-lay out nothing when they come."""
-        probe = pg.LegendItem(labelTextSize=self.legend.opts["labelTextSize"], colCount=self.legend.columnCount,
-                              verSpacing=self.legend.layout.verticalSpacing(),
-                              horSpacing=self.legend.layout.horizontalSpacing())
+        """Make room now for entries with these labels (a live run's planned series): the entries then re-lay
+        out nothing when they come. The width is the legend's own grid (its margins, a sample and a label
+        per column, its spacing), its labels measured on one label of the legend's look, never shown."""
+        legend, grid = self.legend, self.legend.layout
+        columns = max(1, legend.columnCount)
+        widths = []
         for label in labels:
-            probe.addItem(pg.PlotDataItem(), label)
-        probe.layout.activate()
-        probe.updateSize()
-        self._widen(probe.geometry().width())
+            self._measure.setText(label, size=legend.opts["labelTextSize"])
+            widths.append(self._measure.itemRect().width())
+        if not widths:
+            return
+        left, _, right, _ = grid.getContentsMargins()
+        column_widths = [max(widths[column::columns], default=0.0) for column in range(min(columns, len(widths)))]
+        self._widen(left + right + sum(SAMPLE_WIDTH + width for width in column_widths)
+                    + grid.horizontalSpacing() * (2 * len(column_widths) - 1))
 
     def _widen(self, width: float) -> None:
         if width > self.preferredWidth():  # only wider: a narrower legend leaves the column as it is

@@ -80,6 +80,10 @@ class RunView(QWidget):
         self.progress_bar.setFormat("%p% of the run")
         self.progress_bar.setMinimumWidth(180)  # room for its text on one line
         self.progress_bar.setMaximumWidth(320)
+        # Its room is kept while it is hidden: showing it at a stage's start must not re-lay out the plots below.
+        policy = self.progress_bar.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.progress_bar.setSizePolicy(policy)
         self.progress_bar.hide()
         self.plots = LivePlots(self)
         header = QHBoxLayout()
