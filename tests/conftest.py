@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 def isolated_registry():
     """Registrations made by the test (plug-ins) are undone after it, so other tests see only the built-ins."""
     from workbench import plugins
-    from workbench.engine import registry
+    from workbench import registry
 
     registry.load_builtins()
     tables = (registry.ENCODERS, registry.FUSIONS, registry.LOSSES)

@@ -7,6 +7,7 @@ import pytest
 
 from workbench.cli import main
 from workbench.config import config_from_dict
+from workbench.engine.config_validation import validate_config
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def test_config_prints_a_complete_loadable_config(sample_dir, capsys):
     assert cfg.teacher.fields == ["image", "text"]
     assert cfg.student.fields == ["image"]
     assert cfg.teacher.encoders["text"].params, "every encoder parameter is spelled out"
-    assert cfg.validate() == []
+    assert validate_config(cfg) == []
 
 
 def test_config_with_an_unknown_field_is_one_clear_error(sample_dir, capsys):

@@ -1,13 +1,17 @@
 """The config: TOML round trip, overrides, and validation messages a user can act on."""
 
 import dataclasses
+import subprocess
+import sys
 import tomllib
 
 import pytest
 
-from workbench.config import (EncoderConfig, ExperimentConfig, apply_overrides, check, config_from_dict,
-                              config_to_dict, config_to_toml, load_config, save_config)
+from workbench.config import (EncoderConfig, ExperimentConfig, apply_overrides, config_from_dict, config_to_dict,
+                              config_to_toml, load_config, save_config)
+from workbench.engine.config_validation import check_config, validate_config
 from workbench.errors import ConfigError
+from workbench.registry import resolve_encoder_params
 
 
 def _non_default_config(tmp_path) -> ExperimentConfig:
@@ -96,32 +100,30 @@ def test_validation_reports_each_bad_value_with_its_key(tmp_path):
     cfg.train.optimizer = "adamx"
     cfg.train.device = "gpu"
     cfg.student.encoders["image"] = EncoderConfig("cnn", {"widht": 4})
-    keys = {issue.key: issue.message for issue in cfg.validate()}
+    keys = {issue.key: issue.message for issue in validate_config(cfg)}
     assert "at least 0.1" in keys["loss.kd.temperature"]
     assert "adamx" in keys["train.optimizer"]
     assert "train.device" in keys
     assert "Did you mean 'width'" in keys["student.encoders.image.widht"]
     with pytest.raises(ConfigError):
-        check(cfg)
+        check_config(cfg)
 
 
 def test_a_valid_config_has_no_issues(tmp_path):
     cfg = _non_default_config(tmp_path)
-    assert cfg.validate() == []
-    assert check(cfg) is cfg
+    assert validate_config(cfg) == []
+    assert check_config(cfg) is cfg
 
 
 @pytest.mark.parametrize("params", [{"stage_widths": ["16", "32"]}, {"stage_widths": [16.0, 32]},
                                     {"blocks": [1, True]}, {"stem_width": 16.5}, {"stem_width": True}])
 def test_encoder_params_that_cannot_build_are_refused_by_validate(tmp_path, params):
-    """validate() applies the registry's own parameter check, so Start is never enabled for a config that
+    """validate_config applies the registry's own parameter check, so Start is never enabled for a config that
     build_network then refuses (it once accepted stage_widths = ["16", "32"] for a resnet)."""
-    from workbench.engine.registry import resolve_encoder_params
-
     cfg = _non_default_config(tmp_path)
     cfg.teacher.encoders["image"] = EncoderConfig("resnet", params)
     (name,) = params
-    issues = {issue.key: issue.message for issue in cfg.validate()}
+    issues = {issue.key: issue.message for issue in validate_config(cfg)}
     assert f"teacher.encoders.image.{name}" in issues
     with pytest.raises(ConfigError):
         resolve_encoder_params("resnet", params)
@@ -130,14 +132,14 @@ def test_encoder_params_that_cannot_build_are_refused_by_validate(tmp_path, para
 def test_encoder_params_that_build_are_accepted(tmp_path):
     cfg = _non_default_config(tmp_path)
     cfg.teacher.encoders["image"] = EncoderConfig("resnet", {"stage_widths": [16, 32], "stem_width": 8})
-    assert cfg.validate() == []
+    assert validate_config(cfg) == []
 
 
 def test_all_terms_off_is_refused(tmp_path):
     cfg = _non_default_config(tmp_path)
     for term in cfg.loss.terms().values():
         term.weight = 0.0
-    assert any(issue.key == "loss" for issue in cfg.validate())
+    assert any(issue.key == "loss" for issue in validate_config(cfg))
 
 
 def test_copy_is_deep():
@@ -147,3 +149,15 @@ def test_copy_is_deep():
     assert cfg.teacher.fields == []
     assert dataclasses.asdict(cfg) != dataclasses.asdict(clone)
     assert config_to_dict(cfg)["teacher"]["fields"] == []
+
+
+def test_the_config_and_its_own_checks_load_no_torch():
+    """The bottom layer's import-linter contract covers import statements; this covers what runs: reading a
+    config file and its torch-free checks (``section_issues``) load no torch (the registry's classes would)."""
+    code = ("import sys, tempfile, pathlib; from workbench.config import load_config, ExperimentConfig;"
+            "from workbench.config.validation import section_issues;"
+            "path = pathlib.Path(tempfile.mkdtemp()) / 'c.toml'; path.write_text('[train]\\nepochs = 3\\n');"
+            "issues = section_issues(load_config(path)) + section_issues(ExperimentConfig());"
+            "print(len(issues), 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["6", "False"]

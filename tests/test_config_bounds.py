@@ -1,4 +1,4 @@
-"""Every number in the config has bounds, and validate() names the key of a value outside them."""
+"""Every number in the config has bounds, and validation names the key of a value outside them."""
 
 from __future__ import annotations
 
@@ -6,17 +6,13 @@ import dataclasses
 
 import pytest
 
-from workbench.config import (
-    SECTIONS,
-    ExperimentConfig,
-    apply_overrides,
-    config_to_toml,
-    validate,
-)
+from workbench import registry
+from workbench.config import SECTIONS, ExperimentConfig, apply_overrides, config_to_toml
+from workbench.engine.config_validation import validate_config
 
 
 def _numeric_fields(cls: type, prefix: str):
-    # config.py uses postponed annotations: a field's type is the string "int" or "float".
+    # The config uses postponed annotations: a field's type is the string "int" or "float".
     return [(f"{prefix}.{f.name}", f) for f in dataclasses.fields(cls) if f.type in ("int", "float")]
 
 
@@ -29,8 +25,6 @@ def test_every_number_of_data_network_and_train_has_both_bounds(section):
 
 
 def test_every_number_of_every_built_in_loss_term_has_both_bounds():
-    from workbench.engine import registry
-
     registry.load_builtins()
     built_in = {name: cls for name, cls in registry.LOSSES.items() if cls.__module__ == "workbench.engine.losses"}
     assert len(built_in) >= 8
@@ -55,7 +49,7 @@ def test_every_number_of_every_built_in_loss_term_has_both_bounds():
     ("loss.contrastive.temperature=0.001", "loss.contrastive.temperature", "must be at least 0.01, got 0.001."),
 ])
 def test_hostile_numbers_are_refused_with_their_key(override, key, message):
-    issues = validate(apply_overrides(ExperimentConfig(), [override]))
+    issues = validate_config(apply_overrides(ExperimentConfig(), [override]))
     found = [issue for issue in issues if issue.key == key]
     assert found and message in found[0].message
 

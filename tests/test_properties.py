@@ -14,9 +14,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.config import ExperimentConfig, apply_overrides, check, config_from_dict, config_to_dict
+from workbench.config import ExperimentConfig, apply_overrides, config_from_dict, config_to_dict
 from workbench.data.scan import scan_dataset
 from workbench.data.text import PAD_ID, Tokenizer, split_tokens
+from workbench.engine.config_validation import check_config, validate_config
 from workbench.errors import ConfigError
 
 BOUNDED = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -74,7 +75,7 @@ def test_any_toml_value_for_any_key_is_valid_or_one_config_error(changes):
         data = _with(data, key, value)
     try:
         cfg = config_from_dict(data)
-        check(cfg)
+        check_config(cfg)
     except ConfigError as error:
         assert str(error)  # one message; its key is a dotted path or empty for whole-file problems
         assert isinstance(error.key, str)
@@ -85,7 +86,7 @@ def test_any_toml_value_for_any_key_is_valid_or_one_config_error(changes):
 def test_any_set_override_is_applied_or_one_config_error(key, raw):
     try:
         cfg = apply_overrides(ExperimentConfig(), [f"{key}={raw}"])
-        cfg.validate()
+        validate_config(cfg)
     except ConfigError as error:
         assert str(error)
 

@@ -120,13 +120,3 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=True) + "\n")
 
-
-def atomic_torch_save(path: str | os.PathLike, obj: Any) -> None:
-    import torch  # imported here so that config and data code can use atomic writes cheaply
-
-    # Serialised in memory first: torch.save reports a failed write (a full disk) as a RuntimeError
-    # without its errno, a plain write as the OSError it is.
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    with atomic_open(path, "wb") as handle:
-        handle.write(buffer.getbuffer())

@@ -1,5 +1,7 @@
 """Errors a user can fix: shown as one clear message, never as a traceback."""
 
+import difflib
+
 
 class WorkbenchError(Exception):
     """A problem with the user's input (config, data folder, run folder, checkpoint).
@@ -27,3 +29,9 @@ class ConfigError(WorkbenchError):
     def __init__(self, message: str, key: str = ""):
         super().__init__(message)
         self.key = key
+
+
+def did_you_mean(key: str, known: list[str]) -> str:
+    """" Did you mean 'width'?" for a near miss, else " Valid keys: ..." (the end of an unknown-key message)."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else f" Valid keys: {', '.join(known)}."

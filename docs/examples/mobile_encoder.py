@@ -7,7 +7,7 @@ its config parameters; the model panel lists it with the image encoders.
 
 from torch import nn
 
-from workbench.engine.registry import register_encoder
+from workbench.registry import register_encoder
 
 
 @register_encoder("mobile_cnn", modality="image")

@@ -13,6 +13,7 @@ from workbench.engine.hooks import Callback
 from workbench.engine.learner import build_learner
 from workbench.engine.models import parameter_groups
 from workbench.engine.trainer import Trainer
+from workbench.engine.config_validation import validate_config
 
 from test_trainer import tiny_dataset  # noqa: F401 (a fixture)
 from tiny_runs import tiny_config
@@ -69,6 +70,6 @@ def test_training_settings_round_trip_and_are_checked():
     table = tomllib.loads(config_to_toml(cfg))["teacher"]["encoders"]["image"]
     assert table == {"type": "cnn", "width": 4, "train": "frozen", "lr_scale": 0.5}
     cfg.teacher.encoders["image"] = EncoderConfig("cnn", {}, train="thawed", lr_scale=0.0)
-    issues = {issue.key: issue.message for issue in cfg.validate()}
+    issues = {issue.key: issue.message for issue in validate_config(cfg)}
     assert issues["teacher.encoders.image.train"] == "'thawed' is not one of: full, frozen."
     assert issues["teacher.encoders.image.lr_scale"] == "must be greater than 0, got 0."

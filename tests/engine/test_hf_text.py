@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from workbench.cli import main
-from workbench.config import EncoderConfig, check, config_to_toml
+from workbench.config import EncoderConfig, config_to_toml
 from workbench.data.hf_tokenizer import ID_OFFSET, HuggingFaceTextProcessor, TokenizerChoice
+from workbench.engine.config_validation import check_config
 from workbench.engine.export import export_run
 from workbench.engine.hf_text import HuggingFaceTextEncoder, field_tokenizers
 from workbench.engine.hooks import Callback
@@ -75,7 +76,7 @@ def frozen_run(tiny_dataset, tiny_bert, tmp_path_factory):
     cfg.teacher.encoders["text"] = EncoderConfig("hf_text", {"model": str(model), "pretrained": True,
                                                              "pooling": "mean"}, train="frozen")
     snapshot = _Snapshot()
-    trainer = snapshot.trainer = Trainer(check(cfg), callbacks=[snapshot])
+    trainer = snapshot.trainer = Trainer(check_config(cfg), callbacks=[snapshot])
     summary = trainer.fit()
     assert summary["status"] == "finished" and summary["teacher"]["val_accuracy"] is not None
     shutil.rmtree(model)  # from now on only the run folder's copy of the tokenizer exists
@@ -107,7 +108,7 @@ def test_the_frozen_bert_teacher_is_reused_from_its_run_alone(frozen_run, tiny_d
     trainer, _ = frozen_run
     cfg = tiny_config(tiny_dataset, tmp_path / "runs", epochs=1)
     cfg.teacher.checkpoint = str(trainer.run_dir)  # its model folder is gone: config and tokenizer from the run
-    reuse = Trainer(check(cfg))
+    reuse = Trainer(check_config(cfg))
     assert reuse.fit()["status"] == "finished"
     params = reuse.cfg.teacher.encoders["text"].params
     assert params["model"] == str(trainer.run_dir / "architectures" / "teacher-text") and not params["pretrained"]
@@ -138,7 +139,7 @@ def test_a_fine_tuned_bert_teacher_and_a_bag_student_share_the_wordpieces(tiny_d
         def on_fit_start(self, payload):
             groups.extend(group["lr_scale"] for group in parameter_groups([trainer.teacher]))
 
-    trainer = Trainer(check(cfg), callbacks=[TeacherGroups()])
+    trainer = Trainer(check_config(cfg), callbacks=[TeacherGroups()])
     summary = trainer.fit()
     assert summary["status"] == "finished" and summary["student"]["val_accuracy"] is not None
     tokens = len(transformers.AutoTokenizer.from_pretrained(tiny_bert))

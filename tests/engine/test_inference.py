@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.config import EncoderConfig, check
+from workbench.config import EncoderConfig
 from workbench.engine.inference import (
     Predictor,
     encode_batch,
@@ -18,6 +18,7 @@ from workbench.engine.inference import (
 )
 from workbench.engine.runs import RunRecord
 from workbench.engine.trainer import Trainer
+from workbench.engine.config_validation import check_config
 
 from tiny_runs import tiny_config, write_tiny_dataset
 
@@ -27,7 +28,7 @@ def train_tiny_run(root, epochs: int = 1, text_encoder: str = "bag"):
     config = tiny_config(write_tiny_dataset(root / "data"), root / "runs", epochs=epochs, teacher_epochs=0)
     text_field = next(field for field in config.teacher.fields if field != "image")
     config.teacher.encoders[text_field] = EncoderConfig(text_encoder, {})
-    Trainer(check(config)).fit()
+    Trainer(check_config(config)).fit()
     return next((root / "runs").iterdir())
 
 

@@ -23,7 +23,7 @@ from workbench.engine.losses import (
     rkd_distance_loss,
 )
 from workbench.engine.models import NetworkOutput
-from workbench.engine.registry import LOSSES
+from workbench.registry import LOSSES
 from workbench.errors import ConfigError
 
 STUDENT_LOGITS = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])

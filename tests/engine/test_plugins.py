@@ -18,6 +18,7 @@ import torch
 from workbench.cli import main
 from workbench.config import config_to_dict, config_to_toml, load_config
 from workbench.engine.losses import ObjectiveContext, describe_objective
+from workbench.engine.config_validation import validate_config
 from workbench.engine.models import NetworkOutput
 from workbench.engine.runs import RunRecord, load_network
 from workbench.engine.trainer import Trainer
@@ -53,9 +54,9 @@ def test_a_plugin_term_is_in_the_config_file_its_checks_and_the_objective_line(p
     assert "[loss.similarity]" in text
     assert "# Which outputs are compared. One of: embedding, logits." in text
     assert "L = 1.0·CE + 1.0·KD(T=4) + 2.0·SP(logits)" == describe_objective(cfg.loss)
-    assert cfg.validate() == []
+    assert validate_config(cfg) == []
     cfg.loss.similarity.scale = 0.0  # its declared bound: > 0
-    assert [(i.key, i.message) for i in cfg.validate()] == [("loss.similarity.scale", "must be greater than 0, got 0.")]
+    assert [(i.key, i.message) for i in validate_config(cfg)] == [("loss.similarity.scale", "must be greater than 0, got 0.")]
 
 
 def test_a_plugin_term_and_encoder_train(plugin_config):

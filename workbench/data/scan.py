@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.config import FIELD_KINDS
+from workbench.registry import FIELD_KINDS
 from workbench.data.audio import AudioError, read_audio
 from workbench.data.image import ImageDecodeError, open_checked, to_mode
 from workbench.data.masks import MaskError, check_mask, read_class_names

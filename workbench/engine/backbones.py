@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.engine import encoders  # noqa: F401 - the workbench's own encoders register (and are listed) first
-from workbench.engine.registry import register_encoder
+from workbench.registry import register_encoder
 from workbench.errors import ConfigError
 from workbench.extras import from_hugging_face, import_extra
 

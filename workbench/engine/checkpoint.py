@@ -9,6 +9,7 @@ state, progress in the stage, early-stopping state, metrics.jsonl offset).
 
 from __future__ import annotations
 
+import io
 import pickle
 import zipfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from workbench.atomic import atomic_torch_save
+from workbench.atomic import atomic_open
 from workbench.errors import WorkbenchError, first_line
 
 CHECKPOINT_FORMAT = 1
@@ -29,7 +30,12 @@ def checkpoint_file(run_dir: str | Path, net: str, which: str) -> Path:
 
 def save_checkpoint(path: str | Path, content: dict[str, Any]) -> None:
     """Write ``content`` (tensors and plain data only) atomically."""
-    atomic_torch_save(path, {"format": CHECKPOINT_FORMAT, **content})
+    # Serialised in memory first: torch.save reports a failed write (a full disk) as a RuntimeError
+    # without its errno, a plain write as the OSError it is.
+    buffer = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, **content}, buffer)
+    with atomic_open(path, "wb") as handle:
+        handle.write(buffer.getbuffer())
 
 
 def save_network(run_dir: str | Path, net: str, which: str, weights: dict[str, torch.Tensor], epoch: int | None,

@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from workbench.config import MAX_WIDTH
 from workbench.data.text import PAD_ID
-from workbench.engine.registry import register_encoder
+from workbench.registry import register_encoder
 from workbench.errors import ConfigError
 
 

@@ -28,7 +28,7 @@ from workbench.data.hf_tokenizer import (
 from workbench.data.text import PAD_ID
 from workbench.engine.backbones import hugging_face_model
 from workbench.engine.encoders import _masked_mean
-from workbench.engine.registry import encoder_class, encoder_params, register_encoder
+from workbench.registry import encoder_class, encoder_params, register_encoder
 from workbench.errors import ConfigError
 from workbench.extras import import_extra
 

@@ -20,12 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workbench.config import MAX_LOSS_WEIGHT, MAX_WIDTH, option, option_problem
+from workbench.config import MAX_WIDTH
 from workbench.engine.models import NetworkOutput
-from workbench.engine.registry import LOSSES, register_loss
 from workbench.errors import ConfigError
+from workbench.options import option, option_problem
+from workbench.registry import LOSSES, MAX_LOSS_WEIGHT, register_loss
 
-__all__ = ["LossTerm", "NetworkOutput", "ObjectiveContext", "option", "register_loss"]  # what a plug-in needs
+# What a plug-in needs.
+__all__ = ["MAX_LOSS_WEIGHT", "LossTerm", "NetworkOutput", "ObjectiveContext", "option", "register_loss"]
 
 
 @dataclass

@@ -15,7 +15,7 @@ from torch import nn
 
 import workbench.engine.encoders  # noqa: F401 - registers the built-in encoders that build_network looks up
 from workbench.config import ENCODER_DEFAULTS, ENCODER_TRAINING
-from workbench.engine.registry import ENCODERS, FUSIONS, default_encoder, register_fusion, resolve_encoder_params
+from workbench.registry import ENCODERS, FUSIONS, default_encoder, register_fusion, resolve_encoder_params
 from workbench.errors import ConfigError
 
 

@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 from workbench.atomic import remove_leftover_temp_files
-from workbench.config import ExperimentConfig, check
+from workbench.config import ExperimentConfig
 from workbench.engine import distributed
 from workbench.engine.checkpoint import load_checkpoint, set_rng_state
+from workbench.engine.config_validation import check_config
 from workbench.engine.learner import Learner
 from workbench.engine.runs import RunRecord
 from workbench.errors import WorkbenchError
@@ -32,7 +33,7 @@ def open_for_resume(run_dir: str | Path, context: distributed.DistributedContext
         if record.summary.get("status") == "finished":
             raise WorkbenchError(f"{record.path} has finished training; there is nothing to resume.")
         remove_leftover_temp_files(record.path)  # of writes the kill or crash interrupted
-        found = (record.path, check(record.config_with_plugins()), resume_point(record), record.summary)
+        found = (record.path, check_config(record.config_with_plugins()), resume_point(record), record.summary)
     path, cfg, resume_from, previous_summary = distributed.from_main(found, context)
     if resume_from["checkpoint"] is not None:
         ran_with = resume_from["checkpoint"]["training"].get("world_size", 1)

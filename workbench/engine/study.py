@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from workbench.atomic import atomic_write_json, atomic_write_text
-from workbench.config import (ExperimentConfig, apply_overrides, check, config_from_dict, config_to_dict, load_config,
-                              NETS, save_config)
+from workbench.config import (NETS, ExperimentConfig, apply_overrides, config_from_dict, config_to_dict, load_config,
+                              save_config)
+from workbench.engine.config_validation import check_config
 from workbench.engine.runs import create_run_dir
 from workbench.engine.stats import describe_values, pooled_test
 from workbench.errors import ConfigError, WorkbenchError
@@ -172,7 +173,7 @@ def trial_config(base: ExperimentConfig, params: dict[str, Any], seed: int, wher
     """The base config with a trial's parameter values and seed (checked like --set values)."""
     overrides = [f"{key}={json.dumps(value)}" for key, value in params.items()] + [f"{SEED_KEY}={seed}"]
     try:
-        return check(apply_overrides(base.copy(), overrides))
+        return check_config(apply_overrides(base.copy(), overrides))
     except ConfigError as error:
         raise ConfigError(f"{where + ': ' if where else ''}{error}", error.key) from None
 

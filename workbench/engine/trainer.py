@@ -37,12 +37,13 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from workbench.config import ExperimentConfig, check, config_to_dict, save_config
+from workbench.config import ExperimentConfig, config_to_dict, save_config
 from workbench.data import check_dataset, make_loader
 from workbench.engine import distributed
 from workbench.engine.batches import EpochBatches, derived_seed, epoch_batches, train_loader
 from workbench.engine.budget import check_fits_memory
 from workbench.engine.checkpoint import checkpoint_file, cpu_state, load_checkpoint, rng_state, save_network
+from workbench.engine.config_validation import check_config
 from workbench.engine.device import autocast, cpu_threads, device_name, resolve_cpu_threads
 from workbench.engine.failures import TrainingDiverged, check_finite, is_out_of_memory, out_of_memory
 from workbench.engine.hooks import Callback, CallbackList
@@ -73,7 +74,7 @@ class Trainer:
 
     def __init__(self, cfg: ExperimentConfig, callbacks: Iterable[Callback] = (), runs_dir: str | Path | None = None):
         self._dist = distributed.current()
-        cfg = check(cfg.copy())
+        cfg = check_config(cfg.copy())
         # The resolved count goes into config.toml: a resumed or cloned run trains with the same one.
         cfg.train.cpu_threads = resolve_cpu_threads(cfg.train.cpu_threads, self._dist.world_size)
         self._teacher_source = None

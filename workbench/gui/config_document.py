@@ -11,6 +11,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from workbench.config import ConfigIssue, ExperimentConfig, default_config, load_config, save_config
+from workbench.engine.config_validation import validate_config
 from workbench.errors import WorkbenchError
 from workbench.gui.dialogs import open_error_dialog
 from workbench.gui.run_control import make_action
@@ -87,7 +88,7 @@ class ConfigDocument(QObject):
             head = issue.key.split(".")[0]
             return SECTION_ORDER.index(head) if head in SECTION_ORDER else len(SECTION_ORDER)
 
-        self.issues = sorted([*self.config.validate(), *dataset_issues], key=section)
+        self.issues = sorted([*validate_config(self.config), *dataset_issues], key=section)
         return self.issues
 
 

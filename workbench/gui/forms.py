@@ -1,9 +1,10 @@
 """Form editors built from the config's field metadata (help, choices, low, high).
 
-Tooltips, bounds and choices come from ``workbench.config``'s ``option(...)`` metadata, so
-the form, the commented TOML and the validation messages say the same thing. Bounds the
-metadata marks as open (``low_open``) stay reachable in the editor on purpose:
-``cfg.validate()`` then explains why the value cannot run.
+Tooltips, bounds and choices come from the ``option(...)`` metadata (``workbench.options``) of
+the config's fields and the loss terms' options, so the form, the commented TOML and the
+validation messages say the same thing. Bounds the metadata marks as open (``low_open``) stay
+reachable in the editor on purpose: validation (``engine.config_validation``) then explains why the
+value cannot run.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QScrollArea, QVBox
 
 from workbench.config import ExperimentConfig
 from workbench.engine.losses import describe_objective
-from workbench.engine.registry import loss_class
+from workbench.registry import loss_class
 from workbench.gui.forms import DataclassForm, ValueEditor
 from workbench.gui.panels.base import ConfigPanel
 

@@ -44,7 +44,7 @@ from workbench.engine.models import build_network, count_parameters
 from workbench.engine.runs import list_runs
 from workbench.engine.tasks import get_task
 from workbench.errors import ConfigError
-from workbench.engine.registry import ENCODERS, default_encoder, encoder_params, encoders_for
+from workbench.registry import ENCODERS, default_encoder, encoder_params, encoders_for
 from workbench.engine.teacher_reuse import check_teacher_reuse
 from workbench.gui.forms import DataclassForm, ValueEditor, humanize, make_editor
 from workbench.gui.jobs import JobError, JobRunner

@@ -1,20 +1,22 @@
 """Name -> class registries for encoders, fusions and loss terms (torchdistill style).
 
-The config layer reads encoder hyper-parameters straight from the registered classes:
-an encoder's ``__init__`` takes the field's input spec dict as its first positional
-argument ``spec``, then only keyword parameters with defaults. Those keywords *are*
-the config params, so adding an encoder needs no change in the config code.
+The registry is part of the bottom layer (with ``workbench.config`` and ``workbench.options``):
+it imports neither torch nor the engine, so that the config can ask it which loss terms
+and encoders exist. The engine's built-in classes (``engine/encoders.py``, ``models.py``,
+``backbones.py``, ``losses.py``) and plug-ins (``plugins.py``) fill it with the decorators
+below. The query functions import those built-in modules by name on first use, the same
+way they load the installed ``workbench.plugins`` entry points; that is when torch loads.
+
+The config reads encoder hyper-parameters straight from the registered classes: an
+encoder's ``__init__`` takes the field's input spec dict as its first positional argument
+``spec``, then only keyword parameters with defaults. Those keywords *are* the config
+params, so adding an encoder needs no change in the config code.
 
 A loss term declares its own options instead: annotated class attributes made with
-``workbench.config.option`` (default, help, choices, bounds). ``@register_loss`` gathers
+``workbench.options.option`` (default, help, choices, bounds). ``@register_loss`` gathers
 them into the term's ``Options`` dataclass, which is the ``[loss.<term>]`` table of a
 config; validation, the commented TOML, the GUI's loss panel and the objective line all
 read it, so a term (built-in or plug-in) is one class and nothing else.
-
-The built-in classes live in ``models.py`` and ``losses.py``; plug-ins (``plugins.py``)
-register more with the same decorators. The query functions here import the built-ins
-(and the installed ``workbench.plugins`` entry points) on first use, so ``registry``
-itself stays free of import cycles and of torch.
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ import importlib
 import inspect
 from typing import Any, Callable, TypeVar
 
-from workbench.config import FIELD_KINDS, MAX_LOSS_WEIGHT, option
 from workbench.errors import ConfigError
+from workbench.options import option
 
+# The kinds of dataset field, which are the kinds of encoder input; the config and the data layer use these too.
+FIELD_KINDS = ("image", "text", "audio", "array")
+# The largest weight of a loss term (the bound register_loss gives a term that declares no weight; the built-in
+# terms also bound the weights inside them, DKD's alpha and beta, RKD's parts, with it).
+MAX_LOSS_WEIGHT = 1000.0
 
 ENCODERS: dict[str, type] = {}
 FUSIONS: dict[str, type] = {}
