@@ -129,6 +129,14 @@ def test_encoder_params_that_cannot_build_are_refused_by_validate(tmp_path, para
         resolve_encoder_params("resnet", params)
 
 
+def test_an_encoder_parameter_outside_its_declared_choices_is_refused(tmp_path):
+    """hf_text declares pooling's choices (param_options); its constructor refuses others, so validation does."""
+    cfg = _non_default_config(tmp_path)
+    cfg.teacher.encoders["text"] = EncoderConfig("hf_text", {"pooling": "max"})
+    issues = {issue.key: issue.message for issue in validate_config(cfg)}
+    assert issues == {"teacher.encoders.text.pooling": "'max' is not one of: cls, mean."}
+
+
 def test_encoder_params_that_build_are_accepted(tmp_path):
     cfg = _non_default_config(tmp_path)
     cfg.teacher.encoders["image"] = EncoderConfig("resnet", {"stage_widths": [16, 32], "stem_width": 8})

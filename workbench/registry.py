@@ -191,6 +191,12 @@ def encoder_params(name: str, key: str = "") -> dict[str, Any]:
     return {p.name: list(p.default) if isinstance(p.default, tuple) else p.default for p in params}
 
 
+def encoder_param_options(name: str) -> dict[str, dict[str, Any]]:
+    """What encoder ``name`` declares about its parameters in ``param_options`` ({param: option metadata: help,
+    choices, low, high}); the Model panel shows it and validation checks it (``options.option_problem``)."""
+    return getattr(encoder_class(name), "param_options", {})
+
+
 def param_problem(value: Any, default: Any) -> str | None:
     """Why ``value`` cannot replace ``default`` (same JSON/TOML type), or None if it can."""
     if isinstance(default, bool):

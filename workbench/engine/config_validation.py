@@ -12,7 +12,8 @@ from __future__ import annotations
 from workbench.config import CONFIGURED_NETS, ConfigIssue, ExperimentConfig, NetworkConfig
 from workbench.config.validation import field_issues, section_issues
 from workbench.errors import ConfigError, did_you_mean
-from workbench.registry import ENCODERS, encoder_params, load_builtins, param_problem
+from workbench.options import option_problem
+from workbench.registry import ENCODERS, encoder_param_options, encoder_params, load_builtins, param_problem
 
 
 def validate_config(cfg: ExperimentConfig) -> list[ConfigIssue]:
@@ -36,7 +37,8 @@ def check_config(cfg: ExperimentConfig) -> ExperimentConfig:
 
 
 def _encoder_issues(net: NetworkConfig, prefix: str) -> list[ConfigIssue]:
-    """Each encoder's type and parameters, with the check build_network applies (``param_problem``), not a copy."""
+    """Each encoder's type and parameters: the type check build_network applies (``param_problem``), not a copy,
+    then the choices and bounds the encoder declares (``param_options``), which its constructor enforces."""
     load_builtins()
     issues: list[ConfigIssue] = []
     for field_name, encoder in net.encoders.items():
@@ -46,6 +48,7 @@ def _encoder_issues(net: NetworkConfig, prefix: str) -> list[ConfigIssue]:
                                                       f"{did_you_mean(encoder.type, sorted(ENCODERS))}"))
             continue
         known = encoder_params(encoder.type)
+        declared = encoder_param_options(encoder.type)
         for param, value in encoder.params.items():
             if param not in known:
                 issues.append(ConfigIssue(f"{key}.{param}", f"'{encoder.type}' has no parameter '{param}'."
@@ -54,4 +57,6 @@ def _encoder_issues(net: NetworkConfig, prefix: str) -> list[ConfigIssue]:
                 problem = param_problem(value, known[param])
                 if problem:
                     issues.append(ConfigIssue(f"{key}.{param}", f"{problem}, got {value!r}."))
+                elif param in declared and (problem := option_problem(value, declared[param])):
+                    issues.append(ConfigIssue(f"{key}.{param}", problem))
     return issues

@@ -44,7 +44,7 @@ from workbench.engine.models import build_network, count_parameters
 from workbench.engine.runs import list_runs
 from workbench.engine.tasks import get_task
 from workbench.errors import ConfigError
-from workbench.registry import ENCODERS, default_encoder, encoder_params, encoders_for
+from workbench.registry import ENCODERS, default_encoder, encoder_param_options, encoder_params, encoders_for
 from workbench.engine.teacher_reuse import check_teacher_reuse
 from workbench.gui.forms import DataclassForm, ValueEditor, humanize, make_editor
 from workbench.gui.jobs import JobError, JobRunner
@@ -135,7 +135,7 @@ class EncoderEditor(QGroupBox):
         for name, default in defaults.items():
             value = self.encoder.params.get(name, default)
             # An encoder class may describe its parameters (help, choices) in ``param_options``.
-            declared = getattr(ENCODERS[self.encoder.type], "param_options", {}).get(name, {})
+            declared = encoder_param_options(self.encoder.type).get(name, {})
             meta = {"help": f"{self.encoder.type} parameter '{name}' (default {default!r}).", **declared}
             editor = make_editor(value, meta, self)
             editor.widget.setObjectName(f"{self.key}.{name}")
