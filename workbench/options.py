@@ -41,8 +41,10 @@ def option_problem(value: Any, meta: Any) -> str | None:
 
 
 def help_text(meta: Any) -> str:
-    """The help with its choices or range: "Samples per batch. Range: 1 to 1048576." (the TOML comment)."""
-    return meta["help"] + (f" One of: {', '.join(meta['choices'])}." if meta.get("choices") else "") + _range_text(meta)
+    """The help with its choices or range: "Samples per batch. Range: 1 to 1048576." (the TOML comment, the
+    GUI editor's tooltip)."""
+    choices = f" One of: {', '.join(map(str, meta['choices']))}." if meta.get("choices") else ""
+    return (meta.get("help", "") + choices + _range_text(meta)).strip()
 
 
 def _range_text(meta: Any) -> str:

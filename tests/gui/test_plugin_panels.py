@@ -30,7 +30,7 @@ def test_opening_a_config_with_plugins_shows_their_term_and_encoder(isolated_reg
     assert window.config.loss.similarity.source == "logits"
     assert window.loss_panel.formula_label.text().endswith("0.5·SP(logits)")
     scale = editor.form.editor("scale").widget
-    assert "Allowed: > 0 and <= 10000." in scale.toolTip()
+    assert "Range: above 0 to 10000." in scale.toolTip()
 
     combo = window.model_panel.student_editor.encoder_editors["image"].type_combo
     assert "mobile_cnn" in [combo.itemText(i) for i in range(combo.count())]

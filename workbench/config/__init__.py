@@ -1,4 +1,4 @@
-"""The experiment config: typed dataclasses that validate themselves and round-trip to TOML.
+"""The experiment config: typed dataclasses that round-trip to TOML and check their own fields.
 
 The GUI edits an :class:`ExperimentConfig`, the CLI loads one from a file, the engine only
 reads it, and every run folder stores the exact config it ran with. Each field carries its

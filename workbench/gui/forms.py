@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.options import help_text
+
 INT_LIMIT = 2**31 - 1
 FLOAT_LIMIT = 1e9
 
@@ -42,19 +44,6 @@ def humanize(name: str) -> str:
         return LABELS[name]
     text = name.replace("_", " ")
     return text[:1].upper() + text[1:]
-
-
-def describe_field(meta: dict) -> str:
-    """The tooltip of a config field: its help, then its allowed values."""
-    parts = [meta.get("help") or ""]
-    if meta.get("choices"):
-        parts.append(f"One of: {', '.join(meta['choices'])}.")
-    low, high = meta.get("low"), meta.get("high")
-    if low is not None or high is not None:
-        low_text = "" if low is None else (f"> {low:g}" if meta.get("low_open") else f">= {low:g}")
-        high_text = "" if high is None else f"<= {high:g}"
-        parts.append(f"Allowed: {' and '.join(t for t in (low_text, high_text) if t)}.")
-    return " ".join(p for p in parts if p)
 
 
 class CompactDoubleSpinBox(QDoubleSpinBox):
@@ -124,7 +113,7 @@ class ValueEditor(QObject):
 def make_editor(value: Any, meta: dict | None = None, parent: QWidget | None = None) -> ValueEditor:
     """An editor suited to ``value``'s type and the field's metadata."""
     meta = meta or {}
-    tooltip = describe_field(meta)
+    tooltip = help_text(meta)
     if meta.get("choices"):
         combo = QComboBox(parent)
         combo.addItems([str(choice) for choice in meta["choices"]])

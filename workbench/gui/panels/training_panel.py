@@ -8,10 +8,11 @@ from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QScrollArea, QV
 from workbench.assets import ui_colour
 from workbench.config import ExperimentConfig, TrainConfig
 from workbench.engine.schedule import learning_rate_curve
-from workbench.gui.forms import DataclassForm, describe_field
+from workbench.gui.forms import DataclassForm
 from workbench.gui.overview import DatasetOverview
 from workbench.gui.panels.base import ConfigPanel
 from workbench.gui.plotting import small_plot
+from workbench.options import help_text
 
 OPTIMISATION = ["epochs", "teacher_epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
                 "grad_clip"]
@@ -52,7 +53,7 @@ class TrainingPanel(ConfigPanel):
         self.device_combo = QComboBox(self)
         self.device_combo.setObjectName("train.device")
         meta = next(f.metadata for f in TrainConfig.__dataclass_fields__.values() if f.name == "device")
-        self.device_combo.setToolTip(describe_field(dict(meta)))
+        self.device_combo.setToolTip(help_text(meta))
         for device, description in available_devices():
             self.device_combo.addItem(description, device)
         self.device_combo.currentIndexChanged.connect(self._on_device_combo_changed)
