@@ -27,10 +27,12 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
 
 
-def out_of_memory(error: BaseException, stage: str | None, position: tuple[int, int | None], batch_size: int,
-                  run_dir: Path) -> OutOfMemory:
+def out_of_memory(error: BaseException, device: torch.device | None, stage: str | None,
+                  position: tuple[int, int | None], batch_size: int, run_dir: Path) -> OutOfMemory:
     """The allocator's ``error`` as one message: where it happened (``position``: epoch, batch or None while
-    validating) and what to change."""
+    validating) and what to change. On a GPU, what the failed batch held is given back first."""
+    if device is not None and device.type == "cuda":
+        torch.cuda.empty_cache()  # for the app and the next run
     epoch, batch = position
     where = f"{stage} stage" if stage else "the start (building the networks)"
     if stage and epoch:

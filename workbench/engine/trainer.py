@@ -170,9 +170,8 @@ class Trainer:
             self._add_time("total", time.perf_counter() - started)
             error = caught
             if is_out_of_memory(caught):
-                if getattr(self, "device", None) is not None and self.device.type == "cuda":
-                    torch.cuda.empty_cache()  # what the failed batch held goes back, for the app and the next run
-                error = out_of_memory(caught, self._stage, self._position, self.cfg.train.batch_size, self.run_dir)
+                error = out_of_memory(caught, getattr(self, "device", None), self._stage, self._position,
+                                      self.cfg.train.batch_size, self.run_dir)
             message = str(error) if isinstance(error, WorkbenchError) else f"{type(error).__name__}: {error}"
             self._hooks.call("on_exception", {"message": message, "traceback": traceback.format_exc(),
                                               "stage": self._stage, "step": self._step,
