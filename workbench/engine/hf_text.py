@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from workbench.atomic import atomic_write_text
+from workbench.config import CONFIGURED_NETS
 from workbench.data.hf_tokenizer import (
     ID_OFFSET,
     TOKENIZERS_FOLDER,
@@ -107,7 +108,7 @@ def field_tokenizers(cfg: Any) -> dict[str, TokenizerChoice]:
     one field has one tokenization.
     """
     chosen: dict[str, tuple[str, TokenizerChoice]] = {}
-    for net_name in ("teacher", "student"):
+    for net_name in CONFIGURED_NETS:
         net = getattr(cfg, net_name)
         for field in net.fields:
             encoder = net.encoders.get(field)
