@@ -54,7 +54,7 @@ def freeze_long_lived() -> None:
     For objects that live as long as the app or the run (imported modules, a run's prepared
     data and dataset index). ``gc.freeze`` collects nothing and runs no finalizer, so it is
     safe in any thread. Garbage that happens to be pending at that moment waits for the
-    ``gc.unfreeze()`` at the end of the next run (``MainWindow._end_of_run``), which also
+    ``gc.unfreeze()`` at the end of the next run (``RunSession._release_thread``), which also
     makes what a run froze collectable again.
     """
     gc.freeze()
