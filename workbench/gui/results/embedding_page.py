@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from workbench.gui.jobs import JobRunner
@@ -14,8 +15,8 @@ from workbench.gui.results.selection import PredictionSet, pca_2d
 
 class EmbeddingPage(QWidget):
     """Projects an epoch's embeddings with PCA in the results view's job runner, and draws them only while
-    the page is the current tab (10,000 points take ~100 ms to set). Hovering a point shows its sample;
-    clicking one says so; the sample shown in the detail pane is ringed in both plots."""
+    the page is on screen (10,000 points take ~100 ms to set), else when it is next shown. Hovering a point
+    shows its sample; clicking one says so; the sample shown in the detail pane is ringed in both plots."""
 
     sample_clicked = Signal(int)  # a prediction row
     drawn = Signal(str, int)  # stage, epoch: the plots show this epoch's embedding
@@ -29,7 +30,6 @@ class EmbeddingPage(QWidget):
         for plot in self.plots.values():
             layout.addWidget(plot)
             plot.sample_clicked.connect(self.sample_clicked)
-        self.current = False  # the page is the tab shown now
         self._predictions: PredictionSet | None = None
         self._run: LoadedRun | None = None
         self._pending: dict[str, np.ndarray] | None = None  # projected points not drawn yet
@@ -43,11 +43,6 @@ class EmbeddingPage(QWidget):
             plot.setVisible(net in embeddings or not embeddings)
         self._runner.submit("embedding", lambda: {net: pca_2d(points) for net, points in embeddings.items()},
                             lambda projected: self._on_projection_finished(predictions, projected))
-
-    def set_current(self, current: bool) -> None:
-        self.current = current
-        if current and self._pending is not None:
-            self._draw()
 
     def mark(self, row: int | None) -> None:
         """Ring the sample of this prediction row in both plots."""
@@ -78,7 +73,12 @@ class EmbeddingPage(QWidget):
         if predictions is not self._predictions:
             return  # another epoch (or run) is shown now
         self._pending = projected
-        if self.current:
+        if self.isVisible():
+            self._draw()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self._pending is not None:
             self._draw()
 
     def _draw(self) -> None:

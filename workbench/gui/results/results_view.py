@@ -220,7 +220,6 @@ class ResultsView(JobView):
         self.gallery.sample_selected.connect(self._on_gallery_sample_selected)
         self.embedding.sample_clicked.connect(self._on_embedding_sample_clicked)
         self.embedding.drawn.connect(self.embedding_shown)
-        self.right_tabs.currentChanged.connect(self._on_right_tabs_changed)
         self.export_button.export_failed.connect(self._on_export_button_failed)
         self.export_button.export_finished.connect(self._on_export_button_finished)
 
@@ -541,10 +540,6 @@ class ResultsView(JobView):
     @Slot(int)
     def _on_gallery_sample_selected(self, row: int) -> None:
         self.show_sample(row)
-
-    @Slot(int)
-    def _on_right_tabs_changed(self, index: int) -> None:
-        self.embedding.set_current(self.right_tabs.currentWidget() is self.embedding)
 
     @Slot(int)
     def _on_embedding_sample_clicked(self, row: int) -> None:
