@@ -57,6 +57,13 @@ def test_input_size_and_normalisation_come_from_the_library(library, model, size
     assert small.image_size == 32 and small.adapt(normalised).shape[-1] == 32
 
 
+def test_a_timm_head_with_a_hidden_layer_gives_its_width():
+    """LCNet's head widens its 176 feature-map channels to 1,280 before the classifier (so does MobileNetV3's)."""
+    encoder = TimmEncoder(SPEC, model="lcnet_035", image_size=32)
+    assert encoder.backbone.num_features == 176
+    assert encoder.out_dim == 1280 and encoder(torch.rand(2, 3, 16, 16)).shape == (2, 1280)
+
+
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
 @pytest.mark.parametrize("library", ["timm", "torchvision"])
 def test_a_local_weights_file_is_loaded_by_value(library, suffix, tmp_path):

@@ -130,7 +130,9 @@ class TimmEncoder(BackboneImageEncoder):
         data_config = timm.data.resolve_model_data_config(backbone)
         super().__init__(spec, image_size or data_config["input_size"][-1], data_config["mean"], data_config["std"])
         self.backbone = backbone
-        self.out_dim = backbone.num_features
+        # With num_classes=0 the model gives its pre-logits features: wider than num_features (the last feature
+        # map's channels) where the head has a hidden layer (MobileNetV3, LCNet: 1024 or 1280).
+        self.out_dim = getattr(backbone, "head_hidden_size", None) or backbone.num_features
 
     @staticmethod
     def model_names() -> list[str]:
