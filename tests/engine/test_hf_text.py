@@ -57,6 +57,33 @@ def test_the_models_tokenizer_reads_the_field_and_padding_is_masked(tiny_bert):
         assert torch.allclose(together[0], alone[0], atol=1e-5), pooling  # padding changes nothing
 
 
+def test_a_hub_model_in_the_cache_loads_without_the_network_and_its_revision_is_kept(tiny_bert, tmp_path, monkeypatch):
+    import socket
+
+    import huggingface_hub.constants
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--tiny-org--tiny-bert"
+    shutil.copytree(tiny_bert, repo / "snapshots" / commit)  # the layout huggingface_hub writes
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    connections = []
+
+    def no_network(*args, **kwargs):
+        connections.append(args)
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)  # a name lookup comes before any connection
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    processor = HuggingFaceTextProcessor.create(TokenizerChoice("tiny-org/tiny-bert"), max_length=8)
+    assert processor.revision == commit and processor.to_dict()["hf_tokenizer"]["revision"] == commit
+    encoder = HuggingFaceTextEncoder(processor.spec(), model="tiny-org/tiny-bert", pretrained=True)
+    saved = transformers.AutoModel.from_pretrained(tiny_bert).state_dict()
+    assert all(torch.equal(encoder.backbone.state_dict()[key], value) for key, value in saved.items())
+    assert connections == []  # the cache answered first: no call to the hub
+
+
 class _Snapshot(Callback):
     def __init__(self):
         self.trainer = None
