@@ -74,6 +74,11 @@ def test_a_hub_model_in_the_cache_loads_without_the_network_and_its_revision_is_
         connections.append(args)
         raise OSError("no network in this test")
 
+    # huggingface_hub fetches a list of AI-agent names once per process for its user-agent header, even to read
+    # its cache; that is not the model's download, so it is taken as already fetched (empty).
+    from huggingface_hub.utils import _detect_agent
+
+    monkeypatch.setattr(_detect_agent, "_registry", {"standardEnvVars": [], "harnesses": {}}, raising=False)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)  # a name lookup comes before any connection
     monkeypatch.setattr(socket.socket, "connect", no_network)
     processor = HuggingFaceTextProcessor.create(TokenizerChoice("tiny-org/tiny-bert"), max_length=8)
