@@ -55,6 +55,24 @@ from workbench.gui.results.selection import (
 _SEARCH_DELAY_MS = 200
 
 
+class PageStack(QStackedWidget):
+    """Pages of which one shows, sized by that one: a hidden page must not set the window's minimum size
+    (the segmentation page is wider than the class views), or the window grows by itself past a small screen."""
+
+    def __init__(self, pages: list[QWidget]):
+        super().__init__()
+        for page in pages:
+            self.addWidget(page)
+        self.currentChanged.connect(self._on_current_changed)
+        self._on_current_changed(0)
+
+    @Slot(int)
+    def _on_current_changed(self, current: int) -> None:
+        for index in range(self.count()):  # the layout counts an Ignored page as 0 x 0
+            policy = QSizePolicy.Policy.Preferred if index == current else QSizePolicy.Policy.Ignored
+            self.widget(index).setSizePolicy(policy, policy)
+
+
 class ResultsView(JobView):
     """Results of one run, live or past. Slots: ``show_run``, ``on_run_started``,
     ``on_validation_finished``, ``on_run_finished``."""
@@ -199,12 +217,8 @@ class ResultsView(JobView):
         layout.addWidget(self.export_result)
         # A segmentation run's epochs are masks, shown by their own page in place of the class views.
         self.segmentation = SegmentationPage(self._runner)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(body)
-        self.pages.addWidget(self.segmentation)
+        self.pages = PageStack([body, self.segmentation])
         layout.addWidget(self.pages, 1)
-        self.pages.currentChanged.connect(self._on_pages_current_changed)
-        self._on_pages_current_changed(0)
         self.body = self.pages  # disabled (greyed) while a run loads: nothing of the run shown before stays readable
         self.status.hide()
 
@@ -345,14 +359,6 @@ class ResultsView(JobView):
             self._request_epoch()
         elif not state.epochs:
             self.epoch_label.setText("no validation epoch yet")
-
-    @Slot(int)
-    def _on_pages_current_changed(self, current: int) -> None:
-        # A hidden page must not set the window's minimum size (the segmentation page is wider than the
-        # class views): the window would grow by itself past a small screen. Ignored pages count as 0.
-        for index in range(self.pages.count()):
-            policy = QSizePolicy.Policy.Preferred if index == current else QSizePolicy.Policy.Ignored
-            self.pages.widget(index).setSizePolicy(policy, policy)
 
     def _show_result(self, summary: dict) -> None:
         result = run_result(summary or {})
