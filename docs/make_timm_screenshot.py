@@ -45,7 +45,7 @@ def main() -> int:
 
         def settle() -> None:
             deadline = time.monotonic() + 120
-            while (window.data_panel.is_checking() or window.model_panel.is_counting()) and time.monotonic() < deadline:
+            while not window.is_idle() and time.monotonic() < deadline:  # the check, the counts, timm's model list
                 app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
                 time.sleep(0.02)
             app.processEvents()

@@ -3,6 +3,7 @@ the plug-in's encoder is offered for image fields."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from workbench.config import config_to_toml
@@ -65,16 +66,25 @@ def test_a_backbone_with_a_model_list_gets_a_search_box(isolated_registry, make_
             return self.body(x)
 
         @staticmethod
-        def model_names():
+        def model_names():  # timm's import makes its first listing take seconds: never on the GUI thread
+            listed_in.append(threading.current_thread())
             return ["alpha_net", "beta_net_small", "Gamma_SMALL_v2", "delta"]
+
+    listed_in: list[threading.Thread] = []
 
     window = make_window(make_tiny_config())
     editor = window.model_panel.student_editor.encoder_editors["image"]
     editor.type_combo.setCurrentText("zoo")
     line = editor.param_editors["model"].widget
-    assert line.placeholderText() == "search 4 models"
+    qtbot.waitUntil(lambda: line.placeholderText() == "search 4 models")
+    assert listed_in and threading.main_thread() not in listed_in
     completer = line.completer()
     completer.setCompletionPrefix("small")  # anywhere in the name, any case
     assert completer.completionCount() == 2
     assert "model" not in window.model_panel.teacher_editor.encoder_editors["image"].param_editors  # cnn: no list
+    # Names that arrive after the type changed again are not offered for the new type's model box.
+    editor.type_combo.setCurrentText("cnn")
+    editor.type_combo.setCurrentText("zoo")
+    editor.type_combo.setCurrentText("hf_image")
     wait_until_idle(qtbot, window)  # the recount the type change started ends inside the test
+    assert len(listed_in) == 2 and editor.param_editors["model"].widget.completer() is None

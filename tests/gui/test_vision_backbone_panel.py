@@ -19,7 +19,8 @@ def test_the_timm_encoder_searches_timm_models_and_counts_their_parameters(make_
     editor = window.model_panel.teacher_editor.encoder_editors["image"]
     editor.type_combo.setCurrentText("timm")
     line = editor.param_editors["model"].widget
-    assert line.placeholderText() == f"search {len(timm.list_models()):,} models"
+    # Listed off the GUI thread (importing timm takes seconds): the search box comes when the names do.
+    qtbot.waitUntil(lambda: line.placeholderText() == f"search {len(timm.list_models()):,} models", timeout=60_000)
     completer = line.completer()
     completer.setCompletionPrefix("CONVNEXT_AT")  # anywhere in the name, any case
     offered = [completer.completionModel().index(row, 0).data() for row in range(completer.completionCount())]

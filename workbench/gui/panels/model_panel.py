@@ -7,9 +7,11 @@ short while after the last edit, on a job runner whose newest count wins (an edi
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 import torch
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
@@ -21,7 +23,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QRadioButton,
     QScrollArea,
@@ -99,10 +100,12 @@ class EncoderEditor(QGroupBox):
 
     edited = Signal(str)
 
-    def __init__(self, net_name: str, field: str, kind: str, encoder: EncoderConfig, parent: QWidget | None = None):
+    def __init__(self, net_name: str, field: str, kind: str, encoder: EncoderConfig, parent: QWidget | None = None,
+                 *, jobs: JobRunner | None = None):
         super().__init__(f"{field} ({kind})", parent)
         self.key = f"{net_name}.encoders.{field}"
         self.encoder = encoder
+        self.jobs = jobs  # lists a library's model names off the GUI thread (the panel's runner)
         self.type_combo = QComboBox(self)
         self.type_combo.setObjectName(f"{self.key}.type")
         self.type_combo.addItems(encoders_for(kind))
@@ -142,18 +145,37 @@ class EncoderEditor(QGroupBox):
             if isinstance(default, str) and "choices" not in meta:  # a model name or a folder: room to read it
                 editor.widget.setMinimumWidth(280)
             if name == "model":
-                self._offer_model_names(editor.widget)
+                self.param_editors[name] = editor  # before the names can arrive
+                self._offer_model_names()
             editor.edited.connect(self._on_param_edited)
             editor.setObjectName(name)
             self.form.addRow(humanize(name), editor.widget)
             self.param_editors[name] = editor
 
-    def _offer_model_names(self, line_edit: QLineEdit) -> None:
-        """A search over the library's model names (timm lists about 1,300) as the user types, when it has a list."""
+    def _offer_model_names(self) -> None:
+        """A search over the library's model names (timm lists about 1,300) as the user types, when it has a list.
+
+        Listing imports the library (timm: seconds, the first time), so with a job runner it runs there and
+        the search box appears when the names arrive.
+        """
         names_of = getattr(ENCODERS[self.encoder.type], "model_names", None)
-        names = names_of() if names_of is not None else []
-        if not names:
+        if names_of is None:
             return
+        show = partial(self._on_model_names_listed, self.encoder.type)
+        if self.jobs is None:
+            show(names_of())
+        else:
+            self.jobs.submit(self.model_names_job, names_of, show)
+
+    @property
+    def model_names_job(self) -> tuple[str, str]:
+        return ("model-names", self.key)
+
+    def _on_model_names_listed(self, encoder_type: str, names: list[str]) -> None:
+        editor = self.param_editors.get("model") if shiboken6.isValid(self) else None
+        if not names or editor is None or not shiboken6.isValid(editor.widget) or encoder_type != self.encoder.type:
+            return  # no list, or the editor, its model box or its encoder type changed meanwhile
+        line_edit = editor.widget
         completer = QCompleter(names, line_edit)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
@@ -187,10 +209,12 @@ class NetworkEditor(QGroupBox):
 
     edited = Signal(str)
 
-    def __init__(self, net_name: str, network: NetworkConfig, parent: QWidget | None = None):
+    def __init__(self, net_name: str, network: NetworkConfig, parent: QWidget | None = None,
+                 *, jobs: JobRunner | None = None):
         super().__init__(net_name.capitalize(), parent)
         self.net_name = net_name
         self.network = network
+        self.jobs = jobs
         self.count_label = QLabel("Parameters: –", self)
         self.count_label.setObjectName(f"{net_name}.params")
         font = self.count_label.font()
@@ -227,7 +251,7 @@ class NetworkEditor(QGroupBox):
                 default = default_encoder(kind, shapes.get(field))
                 network.encoders[field] = EncoderConfig(default, dict(encoder_params(default)))
             encoder = network.encoders[field]
-            editor = EncoderEditor(self.net_name, field, kind, encoder, self)
+            editor = EncoderEditor(self.net_name, field, kind, encoder, self, jobs=self.jobs)
             editor.edited.connect(self._on_encoder_edited)
             self.encoders_layout.addWidget(editor)
             self.encoder_editors[field] = editor
@@ -270,8 +294,8 @@ class ModelPanel(ConfigPanel):
         self.reused_teacher: NetworkConfig | None = None  # the reused teacher's architecture, once checked
         self._jobs = JobRunner("model-panel", self)  # parameter counts, teacher checks, earlier runs
 
-        self.teacher_editor = NetworkEditor("teacher", config.teacher, self)
-        self.student_editor = NetworkEditor("student", config.student, self)
+        self.teacher_editor = NetworkEditor("teacher", config.teacher, self, jobs=self._jobs)
+        self.student_editor = NetworkEditor("student", config.student, self, jobs=self._jobs)
         for editor in (self.teacher_editor, self.student_editor):
             editor.edited.connect(self._on_network_edited)
         self.ratio_label = QLabel("Student / teacher size: –", self)
@@ -392,7 +416,9 @@ class ModelPanel(ConfigPanel):
         return self._jobs.is_pending("count") or self.count_timer.isActive()
 
     def is_busy(self) -> bool:
-        return self.is_counting() or self._jobs.is_pending("past-runs")
+        listing = any(self._jobs.is_pending(editor.model_names_job) for network in (self.teacher_editor, self.student_editor)
+                      for editor in network.encoder_editors.values())
+        return self.is_counting() or self._jobs.is_pending("past-runs") or listing
 
     def shutdown(self) -> None:
         """Stop the counting thread (the window closes). The debounce timer first: firing later, it would
