@@ -20,7 +20,7 @@ from typing import Iterable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
@@ -43,6 +43,7 @@ PLOTS = {  # plot key -> (title, y label)
 SOURCES = {"loss": ("loss", "val_loss"), "accuracy": ("accuracy",), "lr": ("lr",), "gain": ("gain",)}
 LOG_PLOTS = ("loss", "lr")  # the plots that "log y" applies to
 NEW_CURVES_PER_TICK = 2  # creating a curve (and its legend entry) costs ~7 ms: spread a stage's new ones over ticks
+TICK_TEXT_WIDTH = 44  # px kept for the left axes' tick labels from the start (pyqtgraph's default: 30)
 HOVER_HINT = "Hover over a plot's data to read values."
 RANGE_MARGIN = 0.08  # share of the data's span added around it when a range is refitted
 SHRINK_BELOW = 1 / 3  # refit a range when the data fills less than this share of it
@@ -176,6 +177,9 @@ class LivePlots(QWidget):
             # width re-lays out the whole GraphicsLayout and repaints every plot (measured: full-view
             # repaints of 30-55 ms CPU on the GUI thread while refitted ranges change the labels' width;
             # one benchmark run each: 9 before, 5 after, their CPU 247 ms -> 67 ms).
+            # It starts wide enough for a learning rate's "0.0010" (the text width pyqtgraph grows from; setStyle
+            # applies it): growing later, at the first batch, would re-lay out every plot.
+            plot.getAxis("left").textWidth = TICK_TEXT_WIDTH
             plot.getAxis("left").setStyle(autoReduceTextSpace=False)
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
@@ -265,6 +269,9 @@ class LivePlots(QWidget):
             # validation, they would re-lay out every plot then
             self.result_label.setText(result_header(run_result({}, {"best": None, "last": None})))
             self.result_label.show()
+        # Lay the plots out for all of it now, in one go: left to the event loop, the layouts that depend on
+        # one another (window, plots' grid, each plot's own) come in two rounds, each repainting every plot.
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
 
     def add_event(self, event: dict) -> None:
         """One event record, live or read from metrics.jsonl; the timer draws it."""
