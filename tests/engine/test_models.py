@@ -1,7 +1,5 @@
 """Encoders, fusions and networks: built from the registry, shapes, padding, errors."""
 
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -192,12 +190,3 @@ def test_build_network_reports_config_mistakes_with_their_key(cfg, key):
 
 def test_count_parameters_counts_weights_and_biases():
     assert count_parameters(nn.Linear(3, 2)) == 3 * 2 + 2
-
-
-def test_engine_modules_do_not_import_qt():
-    code = (
-        "import sys, workbench.registry, workbench.engine.models, workbench.engine.losses;"
-        "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"

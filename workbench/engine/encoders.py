@@ -195,7 +195,7 @@ def _padding_mask(tokens: torch.Tensor) -> torch.Tensor:
     return tokens == PAD_ID
 
 
-def _masked_mean(values: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+def masked_mean(values: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` (B, L, D) over the non-padding positions; all-padding rows give 0."""
     keep = (~padding).unsqueeze(-1).to(values.dtype)
     return (values * keep).sum(1) / keep.sum(1).clamp(min=1.0)
@@ -212,7 +212,7 @@ class BagOfEmbeddingsEncoder(nn.Module):
         self.out_dim = dim
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return _masked_mean(self.embedding(tokens), _padding_mask(tokens))
+        return masked_mean(self.embedding(tokens), _padding_mask(tokens))
 
 
 @register_encoder("gru", modality="text")
@@ -306,7 +306,7 @@ class TransformerTextEncoder(nn.Module):
         attention_padding = padding.clone()
         attention_padding[:, 0] &= ~padding.all(1)
         hidden = self.encoder(self.embedding(tokens) + positions, src_key_padding_mask=attention_padding)
-        return _masked_mean(hidden, padding)
+        return masked_mean(hidden, padding)
 
 
 # --------------------------------------------------------------------------- audio, arrays

@@ -28,7 +28,7 @@ from workbench.data.hf_tokenizer import (
 )
 from workbench.data.text import PAD_ID
 from workbench.engine.backbones import hugging_face_model
-from workbench.engine.encoders import _masked_mean
+from workbench.engine.encoders import masked_mean
 from workbench.registry import encoder_class, encoder_params, register_encoder
 from workbench.errors import ConfigError
 from workbench.extras import import_extra
@@ -77,7 +77,7 @@ class HuggingFaceTextEncoder(nn.Module):
         hidden = self.backbone(input_ids=ids, attention_mask=attention.long()).last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0]
-        return _masked_mean(hidden, ~attention)
+        return masked_mean(hidden, ~attention)
 
     @classmethod
     def tokenizer_source(cls, params: dict[str, Any]) -> str:
