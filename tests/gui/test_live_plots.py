@@ -117,6 +117,7 @@ def test_a_planned_run_gets_its_curves_and_legend_room_before_its_data(qtbot):
                  "loss_terms": {"teacher": ["ce", "total"], "student": ["ce", "kd", "total"]},
                  "trained_nets": {"teacher": ["teacher"], "student": ["student", "baseline"]}}
     plots.on_event(fit_start)
+    plots._on_redraw_timer_timeout()  # the first tick makes room
     widths = {key: legend_column(legend).preferredWidth() for key, legend in plots.legends.items()}
     assert all(width > 0 for width in widths.values())  # room for the entries before any of them
     assert plots.result_label.isVisible()  # the header's lines too

@@ -115,6 +115,7 @@ class LivePlots(QWidget):
         self._colours: dict[str, str] = {}  # loss term -> its colour
         self._stage_lines: list[pg.InfiniteLine] = []
         self._planned: list[str] = []  # the series a live run will fill (``plan``)
+        self._room_wanted = False  # the next tick makes room for them
         self._dirty = True
 
         self.x_combo = QComboBox(self)
@@ -228,7 +229,7 @@ class LivePlots(QWidget):
                     plot.removeItem(line)
         self._stage_lines = []
         self._colours = {}
-        self._planned = []
+        self._planned, self._room_wanted = [], False
         self.planned_x = {}
         self.follow_check.setChecked(True)
         self.history = RunHistory(run_dir=run_dir)
@@ -258,14 +259,19 @@ class LivePlots(QWidget):
             self.plan(RunHistory.planned_series(record))
 
     def plan(self, names: list[str]) -> None:
-        """The series a live run will fill: their legends make room for them now, and the timer creates their
-        curves ahead of their data (one a tick, on ticks that create none), so that neither the first batches
-        nor the change of stage wait for curves and legend entries."""
+        """The series a live run will fill: on the next tick their legends make room for them (``_make_room``),
+        and the following ticks create their curves ahead of their data (one a tick, on ticks that create
+        none), so that neither the first batches nor the change of stage wait for curves and legend entries."""
         self._planned = list(names)
+        self._room_wanted = bool(names)
+
+    def _make_room(self) -> None:
+        """Room for the planned series' legend entries and for the header's lines, laid out at once. A tick of
+        its own: in the fit_start slot it would add its re-layout and repaint to every other view's fit_start."""
         for key, legend in self.legends.items():
-            labels = [name.split(":", 1)[1] for name in names if _plot_of(name) == key and self._is_shown(name)]
+            labels = [name.split(":", 1)[1] for name in self._planned if _plot_of(name) == key and self._is_shown(name)]
             legend_column(legend).reserve(labels)
-        if names and not self._validations:  # the header's lines, without figures yet: shown only at the first
+        if not self._validations:  # the header's lines, without figures yet: shown only at the first
             # validation, they would re-lay out every plot then
             self.result_label.setText(result_header(run_result({}, {"best": None, "last": None})))
             self.result_label.show()
@@ -523,6 +529,10 @@ class LivePlots(QWidget):
     @Slot()
     def _on_redraw_timer_timeout(self) -> None:
         if not self.isVisible():  # a hidden tab costs nothing; it catches up when shown
+            return
+        if self._room_wanted:  # before any curve of the run is made
+            self._room_wanted = False
+            self._make_room()
             return
         created = len(self._curves)
         stale = self._stale_plots() if self._dirty else []
