@@ -11,15 +11,10 @@ Regenerate; never edit by hand:
 
 from __future__ import annotations
 
-import os
-import tempfile
-import time
 from pathlib import Path
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from screenshot_session import sample_session, save
 
-DOCS = Path(__file__).resolve().parent
-OUT = DOCS / "screenshots"
 SIZE = (1280, 720)
 
 
@@ -37,52 +32,26 @@ def save_small_bert(dataset: Path, folder: Path) -> None:
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["XDG_DATA_HOME"] = str(Path(tmp) / "xdg")  # the user's own folders stay untouched
-        from PySide6.QtCore import QEventLoop, QSettings
-
-        import tomli_w
-
-        from workbench.config import ExperimentConfig, config_to_dict, default_config
-        from workbench.data import check_dataset, write_sample_dataset
-        from workbench.gui.app import create_application
-
-        app = create_application()
-        from workbench.gui.main_window import MainWindow
-
-        dataset = write_sample_dataset(Path(tmp) / "sample", classes=6, per_class=20, image_size=32)
-        model = Path(tmp) / "small-bert"
-        save_small_bert(dataset, model)
-        data = config_to_dict(default_config(check_dataset(dataset, ExperimentConfig().data, seed=0)))
-        data["teacher"]["encoders"]["text"] = {"type": "hf_text", "model": str(model), "pretrained": True,
-                                               "pooling": "mean", "train": "frozen"}
-        path = Path(tmp) / "exp.toml"
-        path.write_text(tomli_w.dumps(data), encoding="utf-8")
-
-        window = MainWindow(ExperimentConfig(), QSettings(str(Path(tmp) / "settings.ini"),
-                                                          QSettings.Format.IniFormat))
-        window.resize(*SIZE)
-        window.show()
-        window.open_config(path)
-        deadline = time.monotonic() + 120
-        while (window.data_panel.is_checking() or window.model_panel.is_counting()) and time.monotonic() < deadline:
-            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-            time.sleep(0.02)
-        window.tabs.setCurrentWidget(window.model_panel)
-        app.processEvents()
+    with sample_session() as session:
         from PySide6.QtWidgets import QScrollArea, QWidget
 
+        from workbench.config import config_to_dict
+
+        model = session.folder / "small-bert"
+        save_small_bert(session.dataset, model)
+        table = config_to_dict(session.config)
+        table["teacher"]["encoders"]["text"] = {"type": "hf_text", "model": str(model), "pretrained": True,
+                                                "pooling": "mean", "train": "frozen"}
+        window = session.open_window(SIZE, table=table)
+        window.tabs.setCurrentWidget(window.model_panel)
+        session.app.processEvents()  # laid out, so that the scroll below can find the parameter
         # Scrolled down to the hf_text encoder's parameters (the teacher's count stays in view above them).
         scroll = window.model_panel.findChild(QScrollArea)
         scroll.ensureWidgetVisible(window.model_panel.findChild(QWidget, "teacher.encoders.text.tokenizer"), 0, 8)
-        app.processEvents()
-        OUT.mkdir(parents=True, exist_ok=True)
-        target = OUT / "model_hf_text.png"
-        window.grab().save(str(target))
-        print(f"wrote {target}")
+        session.app.processEvents()
+        save(window.grab(), "model_hf_text")
         print("teacher:", window.model_panel.teacher_editor.count_label.text())
-        window.close()
-        app.processEvents()
+        session.close(window)
     return 0
 
 
