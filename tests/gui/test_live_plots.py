@@ -156,7 +156,7 @@ def test_display_options_redraw_without_losing_points(qtbot):
     assert weighted.xData[-1] == pytest.approx(3.0)  # 30 steps of 10 batches: epoch 3
     assert weighted.yData == pytest.approx(plots.history.series["weighted:teacher/ce"].y)
     assert plots.plots["loss"].ctrl.logYCheck.isChecked()
-    assert "at epoch" in plots._describe_at("loss", 1.0)
+    assert "at epoch" in plots.readout.describe_at("loss", 1.0)
 
 
 def test_epochs_count_from_one_in_each_stage(qtbot):
@@ -198,15 +198,15 @@ def test_legends_sit_outside_the_data_and_the_readout_only_reads_data(qtbot):
 
     view = plots.plots["loss"].vb
     inside = view.mapViewToScene(QPointF(15, 0.5))
-    plots._on_scene_mouse_moved((inside,))
-    assert plots.readout.text().startswith("Loss terms") and plots.cursors["loss"].isVisible()
+    plots.readout.on_mouse_moved((inside,))
+    assert plots.readout.text().startswith("Loss terms") and plots.readout.cursors["loss"].isVisible()
     beyond = view.mapViewToScene(QPointF(200, 0.5))  # right of the last point, still in the view box
     if view.sceneBoundingRect().contains(beyond):
-        plots._on_scene_mouse_moved((beyond,))
-        assert plots.readout.text().startswith("Hover") and not plots.cursors["loss"].isVisible()
-    plots._on_scene_mouse_moved((inside,))
+        plots.readout.on_mouse_moved((beyond,))
+        assert plots.readout.text().startswith("Hover") and not plots.readout.cursors["loss"].isVisible()
+    plots.readout.on_mouse_moved((inside,))
     plots.reset("another run")  # a new run: the read-out of the old one goes
-    assert plots.readout.text().startswith("Hover") and not plots.cursors["loss"].isVisible()
+    assert plots.readout.text().startswith("Hover") and not plots.readout.cursors["loss"].isVisible()
 
     width = plots.width()
     plots.readout.setText("x" * 2000)

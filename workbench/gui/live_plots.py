@@ -30,6 +30,7 @@ from workbench.engine.result import result_header, run_result, summary_from_even
 from workbench.engine.runs import RunRecord
 from workbench.errors import WorkbenchError
 from workbench.gui.history import RunHistory, ema
+from workbench.gui.hover_readout import HoverReadout
 from workbench.gui.plotting import legend_beside, legend_column
 
 REDRAW_HZ = 10  # refreshes per second of each plot whose data changes; the timer visits one plot per tick
@@ -44,7 +45,6 @@ SOURCES = {"loss": ("loss", "val_loss"), "accuracy": ("accuracy",), "lr": ("lr",
 LOG_PLOTS = ("loss", "lr")  # the plots that "log y" applies to
 NEW_CURVES_PER_TICK = 2  # creating a curve (and its legend entry) costs ~7 ms: spread a stage's new ones over ticks
 TICK_TEXT_WIDTH = 44  # px kept for the left axes' tick labels from the start (pyqtgraph's default: 30)
-HOVER_HINT = "Hover over a plot's data to read values."
 RANGE_MARGIN = 0.08  # share of the data's span added around it when a range is refitted
 SHRINK_BELOW = 1 / 3  # refit a range when the data fills less than this share of it
 
@@ -136,10 +136,7 @@ class LivePlots(QWidget):
         self.follow_check = QCheckBox("follow", self)
         self.follow_check.setChecked(True)
         self.follow_check.setToolTip("Fit the views to the data as it grows. Panning or zooming turns this off.")
-        self.readout = QLabel(HOVER_HINT, self)
-        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # A long read-out or result line must not widen the window: the labels take the width they get.
-        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # A long result line must not widen the window: the label takes the width it gets.
         self.result_label = QLabel(self)  # the run's result so far: best checkpoint and last epoch
         self.result_label.setWordWrap(True)
         self.result_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -190,13 +187,8 @@ class LivePlots(QWidget):
             if self.plots:
                 plot.setXLink(self.plots["loss"])
             self.plots[key] = plot
-        self.cursors = {key: pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(ui_colour("cursor"), width=1))
-                        for key in self.plots}
-        for key, cursor in self.cursors.items():
-            cursor.hide()
-            self.plots[key].addItem(cursor, ignoreBounds=True)
-        self._mouse_proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30,
-                                           slot=self._on_scene_mouse_moved)
+        self.readout = HoverReadout(self.graphics, self.plots, {key: title for key, (title, _) in PLOTS.items()},
+                                    self._drawn_series, self.x_combo.currentText, self)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -237,7 +229,7 @@ class LivePlots(QWidget):
         self._result_shown_for = None
         self.result_label.setText("")
         self.result_label.hide()
-        self._hide_readout()  # it described the run shown before
+        self.readout.clear_reading()  # it described the run shown before
         self._dirty = True
 
     @Slot(object)
@@ -582,51 +574,5 @@ class LivePlots(QWidget):
         self.smoothing_label.setText(f"{value / 100:.2f}")
         self._dirty = True
 
-    def _on_scene_mouse_moved(self, event: tuple) -> None:
-        position = event[0]
-        for key, plot in self.plots.items():
-            if not plot.vb.sceneBoundingRect().contains(position):  # the data area, not the axes or title
-                continue
-            x = plot.vb.mapSceneToView(position).x()
-            low, high = self._x_extent(key)
-            if not low <= x <= high:
-                break  # beside the data: nothing to read
-            for cursor in self.cursors.values():
-                cursor.setValue(x)
-                cursor.show()
-            self.readout.setText(self._describe_at(key, x))
-            return
-        self._hide_readout()
-
-    def _x_extent(self, plot_key: str) -> tuple[float, float]:
-        """The x range that a plot's drawn series cover (empty: +inf, -inf)."""
-        low, high = np.inf, -np.inf
-        for curve in self._curves.values():
-            xs = curve.item.xData
-            if curve.plot_key == plot_key and curve.item.isVisible() and xs is not None and xs.size:
-                low, high = min(low, float(xs[0])), max(high, float(xs[-1]))
-        return low, high
-
-    def _hide_readout(self) -> None:
-        for cursor in self.cursors.values():
-            cursor.hide()
-        self.readout.setText(HOVER_HINT)
-
-    def _describe_at(self, plot_key: str, x: float) -> str:
-        """The value of each drawn series of a plot at the data point nearest to ``x``."""
-        x_mode = self.x_combo.currentText()
-        parts = []
-        for name, curve in self._curves.items():
-            if curve.item not in self.plots[plot_key].items or not curve.item.isVisible():
-                continue
-            xs, ys = curve.item.xData, curve.item.yData
-            if xs is None or xs.size == 0:
-                continue
-            i = int(np.clip(np.searchsorted(xs, x), 0, xs.size - 1))
-            if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
-                i -= 1
-            parts.append(f"{name.split(':', 1)[1]} = {ys[i]:.4g}")
-        in_stage = self.plots[plot_key].getAxis("bottom").in_stage(x)
-        where = f"{x_mode} {x:.0f}" if x_mode == "step" else f"epoch {in_stage:.2f} of its stage"
-        return f"{PLOTS[plot_key][0]} at {where}: " + ("; ".join(parts) if parts else "no data")
-
+    def _drawn_series(self) -> list[tuple[str, str, pg.PlotDataItem]]:
+        return [(name, curve.plot_key, curve.item) for name, curve in self._curves.items()]
