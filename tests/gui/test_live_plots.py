@@ -212,3 +212,21 @@ def test_legends_sit_outside_the_data_and_the_readout_only_reads_data(qtbot):
     plots.readout.setText("x" * 2000)
     plots.result_label.setText("y" * 2000)
     assert plots.minimumSizeHint().width() < width  # long text never widens the window
+
+
+def test_stacked_plots_show_the_same_steps(qtbot):
+    """The loss plot's legend is wider than the learning rate's below it; with linked x axes pyqtgraph lines
+    the two views up on screen, so unequal data areas showed the learning rate over a longer x range."""
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.resize(1280, 600)
+    plots.show()
+    for step in range(1, 31):
+        plots.add_event(batch("teacher", step))
+    plots.add_event(validation("teacher", 3))
+    plots.redraw()
+    qtbot.wait(50)  # the layout places the legends
+    for top, below in (("loss", "lr"), ("accuracy", "gain")):
+        upper, lower = plots.plots[top].vb, plots.plots[below].vb
+        assert lower.sceneBoundingRect().width() == pytest.approx(upper.sceneBoundingRect().width(), abs=1)
+        assert lower.viewRange()[0] == pytest.approx(upper.viewRange()[0], rel=0.01)

@@ -31,7 +31,7 @@ from workbench.engine.runs import RunRecord
 from workbench.errors import WorkbenchError
 from workbench.gui.history import RunHistory, ema
 from workbench.gui.hover_readout import HoverReadout
-from workbench.gui.plotting import legend_beside, legend_column
+from workbench.gui.plotting import legend_beside, legend_column, share_width
 
 REDRAW_HZ = 10  # refreshes per second of each plot whose data changes; the timer visits one plot per tick
 PLOTS = {  # plot key -> (title, y label)
@@ -187,6 +187,8 @@ class LivePlots(QWidget):
             if self.plots:
                 plot.setXLink(self.plots["loss"])
             self.plots[key] = plot
+        for column in range(2):  # stacked plots show the same steps: their data areas get one width
+            share_width([legend_column(self.legends[key]) for i, key in enumerate(PLOTS) if i % 2 == column])
         self.readout = HoverReadout(self.graphics, self.plots, {key: title for key, (title, _) in PLOTS.items()},
                                     self._drawn_series, self.x_combo.currentText, self)
 

@@ -79,6 +79,7 @@ class LegendColumn(pg.GraphicsWidget):
         legend.setParentItem(self)
         legend.setPos(0, 0)
         self._measure = pg.LabelItem("")  # measures labels for ``reserve``; in no scene
+        self._partners: list[LegendColumn] = []  # columns that keep this one's width (``share_width``)
         legend.geometryChanged.connect(self._on_legend_geometry_changed)
 
     def reserve(self, labels: list[str]) -> None:
@@ -102,6 +103,8 @@ class LegendColumn(pg.GraphicsWidget):
         if width > self.preferredWidth():  # only wider: a narrower legend leaves the column as it is
             self.setPreferredWidth(width)
             self.setMinimumWidth(width)
+            for partner in self._partners:
+                partner._widen(width)
 
     @Slot()
     def _on_legend_geometry_changed(self) -> None:
@@ -116,3 +119,14 @@ def legend_column(legend: pg.LegendItem) -> LegendColumn:
     if not isinstance(column, LegendColumn):
         raise TypeError("not a steady legend: legend_beside(..., steady=True) makes one")
     return column
+
+
+def share_width(columns: list[LegendColumn]) -> None:
+    """Keep these legend columns as wide as the widest of them, now and whenever one widens. Plots stacked in
+    one grid column with linked x axes need it: pyqtgraph lines linked views up on screen, so a plot whose data
+    area is wider than the one above it shows a longer x range than the data."""
+    for column in columns:
+        column._partners = [other for other in columns if other is not column]
+    widest = max(column.preferredWidth() for column in columns)
+    for column in columns:
+        column._widen(widest)
