@@ -25,7 +25,7 @@ from workbench.engine.runs import RunRecord
 from workbench.engine.trainer import Trainer
 from workbench.errors import ConfigError
 
-from test_trainer import tiny_dataset  # noqa: F401 (a fixture)
+from test_trainer import Recorder, net_metrics, tiny_dataset  # noqa: F401 (a fixture)
 from tiny_runs import save_tiny_bert, tiny_config
 
 transformers = pytest.importorskip("transformers")
@@ -158,6 +158,26 @@ def test_an_hf_text_teacher_exports_with_its_tokenizer(frozen_run, tmp_path):
     assert meta["tokenizers"]["text"]["id_offset"] == ID_OFFSET and "text" not in meta["vocabulary"]
     assert (tmp_path / meta["tokenizers"]["text"]["files"] / "tokenizer_config.json").is_file()
     assert meta["verification"]["max_abs_logit_difference"] <= 1e-3
+
+
+def test_a_stopped_bert_run_resumes_from_its_own_copies_to_the_uninterrupted_result(frozen_run, tiny_dataset,
+                                                                                     tiny_bert, tmp_path):
+    trainer, _ = frozen_run  # the same config, run without a stop
+    model = tmp_path / "bert"
+    shutil.copytree(tiny_bert, model)
+    cfg = tiny_config(tiny_dataset, tmp_path / "runs", epochs=1)
+    cfg.teacher.encoders["text"] = EncoderConfig("hf_text", {"model": str(model), "pretrained": True,
+                                                             "pooling": "mean"}, train="frozen")
+    recorder = Recorder(stop_at=("teacher", 1, 1))
+    stopped = recorder.trainer = Trainer(check_config(cfg), callbacks=[recorder])
+    assert stopped.fit()["status"] == "stopped"
+    shutil.rmtree(model)  # resuming reads the run's copies of the model config and the tokenizer
+    resumed = Trainer.resume(stopped.run_dir).fit()
+    assert resumed["status"] == "finished"
+    assert net_metrics(resumed) == net_metrics(RunRecord.open(trainer.run_dir).summary)
+    saved = json.loads((stopped.run_dir / "preprocessing.json").read_text())["fields"]["text"]["state"]
+    assert saved["hf_tokenizer"]["source"] == str(model)  # still the configured model, loaded from the copy
+    assert RunRecord.open(stopped.run_dir).config.teacher.encoders["text"].params["model"] == str(model)
 
 
 def test_a_fine_tuned_bert_teacher_and_a_bag_student_share_the_wordpieces(tiny_dataset, tiny_bert, tmp_path):

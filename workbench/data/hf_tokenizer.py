@@ -33,10 +33,14 @@ TOKENIZERS_FOLDER = "tokenizers"
 
 @dataclass(frozen=True)
 class TokenizerChoice:
-    """The Hugging Face tokenizer of a text field: its hub name or folder, and the config key that chose it."""
+    """The Hugging Face tokenizer of a text field: its hub name or folder, and the config key that chose it.
+    ``saved``: a copy of its files to load instead (a resumed run's ``tokenizers/<field>/``), whose hub
+    ``revision`` the run recorded."""
 
     source: str
     key: str = ""
+    saved: str = ""
+    revision: str | None = None
 
 
 def folder_name(name: str) -> str:
@@ -67,13 +71,16 @@ class HuggingFaceTextProcessor:
     def create(cls, choice: TokenizerChoice, max_length: int) -> HuggingFaceTextProcessor:
         source = choice.source
         try:
-            tokenizer = load_tokenizer(source, choice.key)
+            tokenizer = load_tokenizer(choice.saved or source, choice.key)
         except ConfigError as error:
             raise ConfigError(f"{choice.key}: {error}" if choice.key else str(error), choice.key) from None
         model_limit = getattr(tokenizer, "model_max_length", None)
         if isinstance(model_limit, int) and 0 < model_limit < max_length:
             max_length = model_limit
-        revision = None if Path(source).expanduser().is_dir() else _cached_revision(source)
+        if choice.saved:
+            revision = choice.revision
+        else:
+            revision = None if Path(source).expanduser().is_dir() else _cached_revision(source)
         return cls(source, max_length, len(tokenizer) + ID_OFFSET, revision, tokenizer=tokenizer)
 
     @property

@@ -26,6 +26,7 @@ from workbench.data.hf_tokenizer import (
     TokenizerChoice,
     folder_name,
 )
+from workbench.data.preprocessing import Preprocessing
 from workbench.data.text import PAD_ID
 from workbench.engine.backbones import hugging_face_model
 from workbench.engine.encoders import masked_mean
@@ -129,6 +130,22 @@ def field_tokenizers(cfg: Any) -> dict[str, TokenizerChoice]:
     return {field: choice for field, (_, choice) in chosen.items()}
 
 
+def saved_tokenizers(choices: dict[str, TokenizerChoice], run_dir: Path) -> dict[str, TokenizerChoice]:
+    """A resumed run's ``choices`` loading the run's copies of their tokenizers (the same files, so the same ids),
+    with the revision it recorded: resuming needs neither the model's folder nor the cache."""
+    path = Path(run_dir) / "preprocessing.json"
+    if not path.is_file():  # killed before its data was prepared
+        return choices
+    saved = Preprocessing.load(path).processors
+    resumed = dict(choices)
+    for field, choice in choices.items():
+        processor = saved.get(field)
+        if (isinstance(processor, HuggingFaceTextProcessor) and processor.source == choice.source
+                and processor.folder is not None and processor.folder.is_dir()):
+            resumed[field] = dataclasses.replace(choice, saved=str(processor.folder), revision=processor.revision)
+    return resumed
+
+
 def with_tokenizers(cfg: Any, input_specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """``input_specs`` (estimated with the workbench's vocabulary, ``describe_inputs``) with each field that an
     ``hf_text`` encoder reads described by its tokenizer, as training will: what parameter counts need."""
@@ -150,14 +167,18 @@ def save_architectures(run_dir: Path, networks: dict[str, nn.Module]) -> None:
                 atomic_write_text(folder / "config.json", encoder.backbone.config.to_json_string())
 
 
-def offline_encoders(net_cfg: Any, run_dir: Path, net: str) -> Any:
+def offline_encoders(net_cfg: Any, run_dir: Path, net: str, weights_restored: bool = True) -> Any:
     """``net_cfg`` as the run saved it: each ``hf_text`` model built from the run's copy of its config, not
     loaded pretrained (the checkpoint holds the weights), its field read with the run's copy of the tokenizer.
-    Runs saved without those copies are returned as they are."""
+    Runs saved without those copies are returned as they are. ``weights_restored`` False (a network no
+    checkpoint will load, in a resumed run): a model that starts from pretrained or given weights is kept."""
     encoders = dict(net_cfg.encoders)
     for field, encoder in net_cfg.encoders.items():
         architecture = Path(run_dir) / ARCHITECTURES_FOLDER / f"{net}-{folder_name(field)}"
         tokenizer = Path(run_dir) / TOKENIZERS_FOLDER / folder_name(field)
+        loads_weights = encoder.params.get("pretrained") or encoder.params.get("weights")
+        if loads_weights and not weights_restored:
+            continue
         if encoder.type == "hf_text" and (architecture / "config.json").is_file() and tokenizer.is_dir():
             params = {**encoder.params, "model": str(architecture), "pretrained": False, "weights": "",
                       "tokenizer": str(tokenizer)}

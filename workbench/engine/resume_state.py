@@ -7,6 +7,7 @@ its checkpoint left it (``restore_stage``) and handles the generator states.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,11 @@ import torch
 from torch import nn
 
 from workbench.atomic import remove_leftover_temp_files
-from workbench.config import ExperimentConfig
+from workbench.config import CONFIGURED_NETS, ExperimentConfig
 from workbench.engine import distributed
 from workbench.engine.checkpoint import load_checkpoint, set_rng_state
 from workbench.engine.config_validation import check_config
+from workbench.engine.hf_text import offline_encoders
 from workbench.engine.learner import Learner
 from workbench.engine.runs import RunRecord
 from workbench.errors import WorkbenchError
@@ -58,6 +60,17 @@ def resume_point(record: RunRecord) -> dict[str, Any]:
             return {"stage": stage, "checkpoint": checkpoint, "events_offset": training["events_offset"],
                     "results": training["results"], "timings": training["timings"]}
     return {"stage": None, "checkpoint": None, "events_offset": 0, "results": {}, "timings": {}}
+
+
+def resumed_networks_config(cfg: ExperimentConfig, run_dir: Path, stage: str | None) -> ExperimentConfig:
+    """``cfg`` with its library text models built from the run's copies of their configs (``offline_encoders``)
+    in the networks the resume point's checkpoints load (the teacher from the teacher stage on, the student
+    in the student stage), and wherever a model starts from no weights: a resumed run needs neither the
+    model's folder nor the cache, and builds the networks of the uninterrupted run."""
+    restored = {"teacher": ("teacher",), "student": ("teacher", "student")}.get(stage, ())
+    nets = {net: offline_encoders(getattr(cfg, net), run_dir, net, weights_restored=net in restored)
+            for net in CONFIGURED_NETS}
+    return dataclasses.replace(cfg, **nets)
 
 
 def generator_states(device: torch.device) -> list[torch.Tensor]:

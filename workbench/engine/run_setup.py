@@ -19,20 +19,25 @@ from workbench.atomic import atomic_write_json
 from workbench.config import CONFIGURED_NETS, ExperimentConfig
 from workbench.data import PreparedData, prepare_data
 from workbench.engine.batches import derived_seed
-from workbench.engine.hf_text import field_tokenizers, save_architectures
+from workbench.engine.hf_text import field_tokenizers, save_architectures, saved_tokenizers
 from workbench.engine.losses import Objective, objective_context
 from workbench.engine.models import build_network, count_parameters
 from workbench.errors import ConfigError, WorkbenchError
 
 
-def prepare_run_data(cfg: ExperimentConfig, report: Any, previous_fingerprint: str | None) -> PreparedData:
+def prepare_run_data(cfg: ExperimentConfig, report: Any, previous_fingerprint: str | None,
+                     resumed_dir: Path | None = None) -> PreparedData:
     """The data of the fields the networks read (fitted preprocessing, datasets); ``previous_fingerprint``:
-    the dataset a resumed run started with, which it must still be."""
+    the dataset a resumed run started with, which it must still be. A resumed run (``resumed_dir``) reads its
+    text fields with its own copies of their Hugging Face tokenizers."""
     if report.trainable:  # an untrainable dataset is reported by prepare_data, with the reason
         check_fields(cfg, report.index.fields)
     # Only the fields a network reads are fitted and decoded.
     used_fields = {*cfg.teacher.fields, *cfg.student.fields}
-    data = prepare_data(cfg.data, cfg.train.seed, report, fields=used_fields, tokenizers=field_tokenizers(cfg))
+    tokenizers = field_tokenizers(cfg)
+    if resumed_dir is not None:
+        tokenizers = saved_tokenizers(tokenizers, resumed_dir)
+    data = prepare_data(cfg.data, cfg.train.seed, report, fields=used_fields, tokenizers=tokenizers)
     if previous_fingerprint and previous_fingerprint != data.fingerprint:
         raise WorkbenchError(f"The dataset in {cfg.data.root} changed since this run started (its fingerprint "
                              "differs); a resumed run must see the same data. Start a new run instead.")

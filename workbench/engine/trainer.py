@@ -54,7 +54,8 @@ from workbench.engine.models import set_train_mode
 from workbench.engine.run_setup import build_networks, metric_context, prepare_run_data, write_run_inputs
 from workbench.engine.run_summary import environment_versions, paired_tests, record_validation, run_summary
 from workbench.engine.runs import RunWriter, create_run_dir
-from workbench.engine.resume_state import generator_states, open_for_resume, restore_stage, set_generator_states
+from workbench.engine.resume_state import (generator_states, open_for_resume, restore_stage, resumed_networks_config,
+                                           set_generator_states)
 from workbench.engine.teacher_cache import TeacherOutputCache, teacher_cache_for
 from workbench.engine.tasks import get_task
 from workbench.engine.teacher_reuse import check_teacher_reuse, load_reused_teacher, resolve_teacher_source
@@ -189,13 +190,16 @@ class Trainer:
         cfg = self.cfg
         self.device = distributed.rank_device(cfg.train.device, self._dist)
         report = self._report or check_dataset(cfg.data.root, cfg.data, cfg.train.seed)
-        self.data = data = prepare_run_data(cfg, report, self._previous_summary.get("dataset_fingerprint"))
+        resumed_dir = self.run_dir if self._resume is not None else None
+        self.data = data = prepare_run_data(cfg, report, self._previous_summary.get("dataset_fingerprint"), resumed_dir)
         self.class_names = list(data.class_names)
         self._metric_context = metric_context(data, self.class_names)
         specs = data.preprocessing.input_specs()
         num_classes = len(self.class_names)
-        check_fits_memory(cfg, specs, num_classes, self.device, len(data.train), self.task.spatial)
-        networks = build_networks(cfg, specs, num_classes, self.task.spatial, self.device)
+        # A resumed run builds its library models from its own copies (the checkpoints hold the weights).
+        net_cfg = cfg if self._resume is None else resumed_networks_config(cfg, self.run_dir, self._resume["stage"])
+        check_fits_memory(net_cfg, specs, num_classes, self.device, len(data.train), self.task.spatial)
+        networks = build_networks(net_cfg, specs, num_classes, self.task.spatial, self.device)
         self.teacher, self.student, self.baseline, self.objective = networks
         self._stages = ["student"] if self._teacher_source else ["teacher", "student"]
         if self._teacher_source:
