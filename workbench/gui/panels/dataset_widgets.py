@@ -4,7 +4,7 @@ student's choice, and a few of its samples."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal, Slot
+from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QImage, QKeySequence, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHeaderView,
     QLabel,
+    QLayout,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
@@ -132,7 +133,8 @@ def student_field_hint(fields: dict, student: list[str]) -> str:
 
 
 class PreviewGrid(QWidget):
-    """A few paired samples: thumbnail, caption and label."""
+    """A few paired samples: thumbnail, caption and label, in as many columns as its width holds (at most
+    ``COLUMNS``), so that it never widens the panel: at 1280x720 six columns needed a horizontal scrollbar."""
 
     COLUMNS = 6
 
@@ -140,14 +142,23 @@ class PreviewGrid(QWidget):
         super().__init__(parent)
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)  # its minimum is one column's
         self.cells: list[QWidget] = []
+        self._columns = 0  # columns the cells are arranged in now
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(PREVIEW_CELL_WIDTH, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._arrange()
 
     def set_samples(self, previews: list) -> None:
         for cell in self.cells:
             self.grid.removeWidget(cell)
             cell.deleteLater()
         self.cells = []
-        for i, preview in enumerate(previews):
+        for preview in previews:
             cell = QFrame(self)
             cell.setFrameShape(QFrame.Shape.StyledPanel)
             cell.setFixedWidth(PREVIEW_CELL_WIDTH)
@@ -167,8 +178,20 @@ class PreviewGrid(QWidget):
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             for widget in (picture, label, caption):
                 layout.addWidget(widget)
-            self.grid.addWidget(cell, i // self.COLUMNS, i % self.COLUMNS)
             self.cells.append(cell)
+        self._columns = 0
+        self._arrange()
+
+    def _arrange(self) -> None:
+        spacing = max(0, self.grid.horizontalSpacing())
+        columns = max(1, min(self.COLUMNS, (self.width() + spacing) // (PREVIEW_CELL_WIDTH + spacing)))
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for cell in self.cells:
+            self.grid.removeWidget(cell)
+        for i, cell in enumerate(self.cells):
+            self.grid.addWidget(cell, i // columns, i % columns)
 
 
 def _pixmap(array: np.ndarray) -> QPixmap:
