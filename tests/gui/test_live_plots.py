@@ -179,9 +179,8 @@ def test_epochs_count_from_one_in_each_stage(qtbot):
     assert axis.stage_starts == [] and axis.tickStrings([40], 1, 1) == ["40"]
 
 
-def test_legends_sit_outside_the_data_and_the_readout_only_reads_data(qtbot):
-    from PySide6.QtCore import QPointF
-
+def shown_after_a_teacher_stage(qtbot) -> LivePlots:
+    """Plots shown at 1280 px wide with a 3-epoch teacher stage drawn and laid out."""
     plots = LivePlots()
     qtbot.addWidget(plots)
     plots.resize(1280, 600)
@@ -191,6 +190,13 @@ def test_legends_sit_outside_the_data_and_the_readout_only_reads_data(qtbot):
     plots.add_event(validation("teacher", 3))
     plots.redraw()
     qtbot.wait(50)  # the layout places the legends
+    return plots
+
+
+def test_legends_sit_outside_the_data_and_the_readout_only_reads_data(qtbot):
+    from PySide6.QtCore import QPointF
+
+    plots = shown_after_a_teacher_stage(qtbot)
     for key, plot in plots.plots.items():
         legend, data = plots.legends[key].sceneBoundingRect(), plot.vb.sceneBoundingRect()
         assert legend.left() >= data.right() - 1, key  # right of the data area (they may touch)
@@ -217,15 +223,7 @@ def test_legends_sit_outside_the_data_and_the_readout_only_reads_data(qtbot):
 def test_stacked_plots_show_the_same_steps(qtbot):
     """The loss plot's legend is wider than the learning rate's below it; with linked x axes pyqtgraph lines
     the two views up on screen, so unequal data areas showed the learning rate over a longer x range."""
-    plots = LivePlots()
-    qtbot.addWidget(plots)
-    plots.resize(1280, 600)
-    plots.show()
-    for step in range(1, 31):
-        plots.add_event(batch("teacher", step))
-    plots.add_event(validation("teacher", 3))
-    plots.redraw()
-    qtbot.wait(50)  # the layout places the legends
+    plots = shown_after_a_teacher_stage(qtbot)
     for top, below in (("loss", "lr"), ("accuracy", "gain")):
         upper, lower = plots.plots[top].vb, plots.plots[below].vb
         assert lower.sceneBoundingRect().width() == pytest.approx(upper.sceneBoundingRect().width(), abs=1)
